@@ -1,0 +1,76 @@
+"""What an algorithm and a predictor must provide.
+
+Bring your own by naming a class (or instance) that satisfies :class:`Algorithm` as
+``package.module:Name``; the job runner imports it on the training machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class TrainingData:
+    """The channels of a job, read into memory, with the label and feature columns named."""
+
+    train: pd.DataFrame
+    validation: pd.DataFrame | None
+    label: str
+    features: list[str]
+
+
+@dataclass
+class TrainingContext:
+    """Where and how to train: the output folder, the log, and the threads granted."""
+
+    output_dir: Path
+    log: Log
+    threads: int = 0  # 0: every core of the machine
+
+
+@dataclass
+class TrainedModel:
+    """What :meth:`Algorithm.train` leaves in its output folder.
+
+    Attributes:
+        model_file: file name of the model inside the output folder (never a pickle).
+        predictor: the predictor that loads it: ``"xgboost"`` or ``package.module:Class``.
+        metrics: final metrics, e.g. ``{"validation_auc": 0.80}``.
+        history: per-round metrics, for training curves.
+    """
+
+    model_file: str
+    predictor: str = "xgboost"
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Algorithm(Protocol):
+    """Training code. Implementations must be importable on the training machine."""
+
+    def validate_hyperparameters(self, hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the complete, normalised hyperparameters, or raise ``HyperparameterError``."""
+        ...
+
+    def train(
+        self, data: TrainingData, hyperparameters: dict[str, Any], context: TrainingContext
+    ) -> TrainedModel:
+        """Train on ``data``, write the model into ``context.output_dir`` and describe it."""
+        ...
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """A loaded model: encoded features (rows × schema features) in, probabilities out."""
+
+    def predict(self, features: np.ndarray) -> np.ndarray: ...

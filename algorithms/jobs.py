@@ -1,0 +1,197 @@
+"""Training jobs as stored records: the spec, its status history, its log and its output.
+
+Layout under the store root::
+
+    jobs/<name>/job.json         the spec, created exclusively (so names are unique)
+    jobs/<name>/status.json      status, secondary status, transitions, failure reason, metrics
+    jobs/<name>/log.txt          the training log, rewritten whole as it grows
+    jobs/<name>/stop-requested   present once someone asked the job to stop
+    jobs/<name>/output/          model file, then model.json (its metadata, published last)
+
+The spec lives here, in the base layer, because the runner on a training machine reads it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+from algorithms.errors import AlreadyExistsError, JobError, NotFoundError
+from algorithms.store import Store
+
+JOB_NAME = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,62}$")  # SageMaker's rule
+
+
+class Status(StrEnum):
+    PENDING = "Pending"
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPED = "Stopped"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Status.COMPLETED, Status.FAILED, Status.STOPPED)
+
+
+class Secondary(StrEnum):
+    STARTING = "Starting"
+    DOWNLOADING = "Downloading"
+    TRAINING = "Training"
+    UPLOADING = "Uploading"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPED = "Stopped"
+    MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded"
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class TrainingJob(BaseModel):
+    """A job spec: what to train, on which data, where to put the result, on what compute."""
+
+    name: str
+    algorithm: str = "xgboost"
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    channels: dict[str, str]
+    label: str
+    features: list[str]
+    output_url: str
+    backend: str = "local"
+    resources: dict[str, Any] = Field(default_factory=dict)
+    max_runtime_seconds: float = Field(3600, gt=0)
+    dataset_id: str | None = None
+    feature_schema: dict[str, Any] | None = None
+    created_at: str = Field(default_factory=now)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, name: str) -> str:
+        if not JOB_NAME.match(name):
+            raise ValueError(
+                f"job name {name!r} must be 1-63 letters, digits or hyphens, starting and "
+                "ending with a letter or digit"
+            )
+        return name
+
+    @field_validator("channels")
+    @classmethod
+    def _has_train(cls, channels: dict[str, str]) -> dict[str, str]:
+        if "train" not in channels:
+            raise ValueError("a job needs a 'train' channel")
+        return channels
+
+
+class Transition(BaseModel):
+    status: Status
+    secondary_status: Secondary
+    at: str
+    message: str = ""
+
+
+class JobStatus(BaseModel):
+    """The status record; every change is appended to ``transitions`` with its time."""
+
+    name: str
+    status: Status = Status.PENDING
+    secondary_status: Secondary = Secondary.STARTING
+    transitions: list[Transition] = Field(default_factory=list)
+    failure_reason: str | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    model_url: str | None = None
+    info: dict[str, Any] = Field(default_factory=dict)
+
+    def moved(
+        self, status: Status, secondary: Secondary, message: str = "", **changes: Any
+    ) -> JobStatus:
+        """A copy with the new status recorded as a transition."""
+        step = Transition(status=status, secondary_status=secondary, at=now(), message=message)
+        return self.model_copy(
+            update={
+                "status": status,
+                "secondary_status": secondary,
+                "transitions": [*self.transitions, step],
+                **changes,
+            }
+        )
+
+    @property
+    def started_at(self) -> str | None:
+        return self.transitions[0].at if self.transitions else None
+
+    @property
+    def ended_at(self) -> str | None:
+        return self.transitions[-1].at if self.status.terminal else None
+
+
+class JobStore:
+    """Reads and writes job records in a store."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    @staticmethod
+    def key(name: str, *parts: str) -> str:
+        return "/".join(("jobs", name, *parts))
+
+    def spec_url(self, name: str) -> str:
+        return self.store.url(self.key(name, "job.json"))
+
+    @classmethod
+    def output_key(cls, name: str, file: str = "") -> str:
+        return cls.key(name, "output", file) if file else cls.key(name, "output")
+
+    def create(self, job: TrainingJob) -> JobStatus:
+        """Claim the job's name and record it Pending.
+
+        Raises:
+            JobError: a job of that name exists already.
+        """
+        try:
+            self.store.create_json_exclusive(self.key(job.name, "job.json"), job.model_dump())
+        except AlreadyExistsError:
+            raise JobError(f"a training job named {job.name!r} already exists") from None
+        status = JobStatus(name=job.name).moved(Status.PENDING, Secondary.STARTING, "created")
+        self.write_status(status)
+        return status
+
+    def spec(self, name: str) -> TrainingJob:
+        try:
+            return TrainingJob.model_validate(self.store.read_json(self.key(name, "job.json")))
+        except NotFoundError:
+            raise JobError(f"no training job named {name!r} in {self.store.root}") from None
+
+    def status(self, name: str) -> JobStatus:
+        try:
+            return JobStatus.model_validate(self.store.read_json(self.key(name, "status.json")))
+        except NotFoundError:
+            raise JobError(f"no training job named {name!r} in {self.store.root}") from None
+
+    def write_status(self, status: JobStatus) -> None:
+        self.store.write_json(self.key(status.name, "status.json"), status.model_dump(mode="json"))
+
+    def names(self) -> list[str]:
+        return [n for n in self.store.list("jobs") if self.store.exists(self.key(n, "job.json"))]
+
+    def log(self, name: str) -> str:
+        key = self.key(name, "log.txt")
+        return self.store.read_bytes(key).decode() if self.store.exists(key) else ""
+
+    def write_log(self, name: str, text: str) -> None:
+        self.store.write_bytes(self.key(name, "log.txt"), text.encode())
+
+    def request_stop(self, name: str) -> JobStatus:
+        """Ask a running job to stop; the backend running it sees the marker and stops it."""
+        status = self.status(name)
+        if not status.status.terminal:
+            self.store.write_bytes(self.key(name, "stop-requested"), now().encode())
+        return status
+
+    def stop_requested(self, name: str) -> bool:
+        return self.store.exists(self.key(name, "stop-requested"))

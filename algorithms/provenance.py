@@ -1,0 +1,45 @@
+"""Where a model came from: package versions, the project's version and git revision."""
+
+from __future__ import annotations
+
+import platform
+import socket
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+PACKAGES = ("skiff", "xgboost", "pandas", "numpy", "pyarrow", "fsspec", "prefect")
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_revision() -> str | None:
+    """The checkout's commit when Skiff runs from a git checkout, else None."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def provenance() -> dict[str, Any]:
+    return {
+        "skiff_version": _version("skiff"),
+        "git_revision": git_revision(),
+        "python": platform.python_version(),
+        "host": socket.gethostname(),
+        "packages": {p: v for p in PACKAGES if (v := _version(p))},
+    }

@@ -1,0 +1,162 @@
+"""The entry point every backend runs: ``python -m algorithms.run <job-spec-url>``.
+
+Locally it runs in a child process; on a remote machine it runs the same way. It reads the
+spec, reads the channels, trains, uploads the model and its metadata (published last), and
+records every status change in the job's folder. The backend that launched it only waits,
+enforces the max runtime, and records Stopped or an unexpected death.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from algorithms.base import TrainingContext, TrainingData
+from algorithms.errors import SkiffError
+from algorithms.jobs import JobStatus, JobStore, Secondary, Status, TrainingJob, now
+from algorithms.provenance import provenance
+from algorithms.registry import resolve_algorithm
+from algorithms.store import Store
+
+MODEL_METADATA = "model.json"
+
+
+class JobLog:
+    """The job's log: printed as it goes, and saved whole to the store every few seconds."""
+
+    def __init__(self, jobs: JobStore, name: str, every: float = 2.0):
+        self.jobs, self.name, self.every = jobs, name, every
+        self.lines: list[str] = []
+        self._saved_at = 0.0
+
+    def __call__(self, message: str) -> None:
+        line = f"{now()} {message}"
+        self.lines.append(line)
+        print(line, flush=True)
+        if time.monotonic() - self._saved_at > self.every:
+            self.save()
+
+    def save(self) -> None:
+        self.jobs.write_log(self.name, "\n".join(self.lines) + "\n")
+        self._saved_at = time.monotonic()
+
+
+def split_spec_url(spec_url: str) -> tuple[str, str]:
+    """``<root>/jobs/<name>/job.json`` → (root, name)."""
+    head, sep, tail = spec_url.rpartition("/jobs/")
+    name = tail.removesuffix("/job.json")
+    if not sep or not tail.endswith("/job.json") or "/" in name:
+        raise SkiffError(f"{spec_url!r} is not a job spec URL (<store>/jobs/<name>/job.json)")
+    return head, name
+
+
+def read_channel(url: str, store: Store) -> pd.DataFrame:
+    return pd.read_parquet(url, storage_options=None if store.is_local else store.storage_options)
+
+
+class JobRunner:
+    """Runs one job, moving its status record along as it goes."""
+
+    def __init__(self, store: Store, name: str):
+        self.store, self.jobs = store, JobStore(store)
+        self.spec: TrainingJob = self.jobs.spec(name)
+        self.status: JobStatus = self.jobs.status(name)
+        self.log = JobLog(self.jobs, name)
+
+    def move(self, status: Status, secondary: Secondary, message: str = "", **changes: Any) -> None:
+        self.status = self.status.moved(status, secondary, message, **changes)
+        self.jobs.write_status(self.status)
+        self.log(f"{status}/{secondary}" + (f": {message}" if message else ""))
+        self.log.save()
+
+    def run(self) -> JobStatus:
+        try:
+            self._run()
+        except BaseException as exc:  # record every failure, then let the process end
+            reason = str(exc) if isinstance(exc, SkiffError) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, KeyboardInterrupt):
+                self.move(Status.STOPPED, Secondary.STOPPED, "interrupted")
+            else:
+                self.move(Status.FAILED, Secondary.FAILED, reason, failure_reason=reason)
+            if not isinstance(exc, Exception):
+                raise
+        return self.status
+
+    def _run(self) -> None:
+        spec = self.spec
+        self.move(Status.IN_PROGRESS, Secondary.STARTING, f"pid {os.getpid()}")
+        algorithm = resolve_algorithm(spec.algorithm)
+        hyperparameters = algorithm.validate_hyperparameters(spec.hyperparameters)
+
+        self.move(Status.IN_PROGRESS, Secondary.DOWNLOADING, ", ".join(spec.channels))
+        frames = {name: read_channel(url, self.store) for name, url in spec.channels.items()}
+        data = TrainingData(
+            train=frames["train"],
+            validation=frames.get("validation"),
+            label=spec.label,
+            features=spec.features,
+        )
+        self.log(f"read {', '.join(f'{k}: {len(v)} rows' for k, v in frames.items())}")
+
+        self.move(Status.IN_PROGRESS, Secondary.TRAINING, spec.algorithm)
+        with tempfile.TemporaryDirectory(prefix=f"skiff-{spec.name}-") as tmp:
+            context = TrainingContext(
+                output_dir=Path(tmp), log=self.log, threads=int(spec.resources.get("threads", 0))
+            )
+            model = algorithm.train(data, hyperparameters, context)
+            self.move(Status.IN_PROGRESS, Secondary.UPLOADING, model.model_file)
+            model_path = Path(tmp) / model.model_file
+            digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
+            model_url = self.store.upload_file(
+                model_path, self.jobs.output_key(spec.name, model.model_file)
+            )
+        metadata = {
+            "model_file": model.model_file,
+            "model_url": model_url,
+            "sha256": digest,
+            "predictor": model.predictor,
+            "label": spec.label,
+            "features": spec.features,
+            "feature_schema": spec.feature_schema,
+            "metrics": model.metrics,
+            "history": model.history,
+            "info": model.info,
+            "algorithm": spec.algorithm,
+            "hyperparameters": hyperparameters,
+            "job_name": spec.name,
+            "dataset_id": spec.dataset_id,
+            "provenance": provenance(),
+            "created_at": now(),
+        }
+        # The metadata is the model's manifest: written last, so readers trust what it names.
+        self.store.write_json(self.jobs.output_key(spec.name, MODEL_METADATA), metadata)
+        self.move(
+            Status.COMPLETED,
+            Secondary.COMPLETED,
+            json.dumps(model.metrics),
+            metrics=model.metrics,
+            model_url=model_url,
+            info={"provenance": metadata["provenance"], **model.info},
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m algorithms.run", description=__doc__)
+    parser.add_argument("spec_url", help="URL of the job's job.json in the store")
+    args = parser.parse_args(argv)
+    root, name = split_spec_url(args.spec_url)
+    status = JobRunner(Store(root), name).run()
+    return 0 if status.status == Status.COMPLETED else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""The built-in XGBoost algorithm and its predictor (models saved as UBJSON, never pickled)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+from algorithms.base import Log, TrainedModel, TrainingContext, TrainingData
+from algorithms.errors import AlgorithmError, SchemaError
+from algorithms.metrics import classification_metrics
+from algorithms.xgboost_params import validate_hyperparameters
+
+MODEL_FILE = "model.ubj"
+
+
+def booster_params(hp: dict[str, Any], nthread: int) -> dict[str, Any]:
+    """XGBoost's parameters, with the settings pinned so results reproduce across backends."""
+    params = {k: v for k, v in hp.items() if k not in ("num_round", "early_stopping_rounds")}
+    return params | {
+        "tree_method": "hist",
+        "eval_metric": ["auc", "error"],
+        "nthread": nthread,
+        "validate_parameters": True,
+    }
+
+
+class _LogRounds(xgb.callback.TrainingCallback):
+    """Logs each round's metrics at most every ``every`` rounds (and the last one)."""
+
+    def __init__(self, log: Log, num_round: int, every: int = 10):
+        self.log, self.num_round, self.every = log, num_round, every
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
+        if epoch % self.every == 0 or epoch == self.num_round - 1:
+            parts = [
+                f"{data}-{metric}:{values[-1]:.5f}"
+                for data, metrics in evals_log.items()
+                for metric, values in metrics.items()
+            ]
+            self.log(f"[{epoch}] " + " ".join(parts))
+        return False
+
+
+class XGBoostAlgorithm:
+    """Gradient-boosted trees for binary classification, SageMaker's built-in ``xgboost``."""
+
+    def validate_hyperparameters(self, hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
+        return validate_hyperparameters(hyperparameters).model_dump(by_alias=True)
+
+    def train(
+        self, data: TrainingData, hyperparameters: dict[str, Any], context: TrainingContext
+    ) -> TrainedModel:
+        hp = self.validate_hyperparameters(hyperparameters)
+        log = context.log
+        nthread = context.threads or os.cpu_count() or 1
+        dtrain = _matrix(data.train, data, "train")
+        evals = [(dtrain, "train")]
+        dvalid = None
+        if data.validation is not None:
+            dvalid = _matrix(data.validation, data, "validation")
+            evals.append((dvalid, "validation"))
+        callbacks: list[xgb.callback.TrainingCallback] = [_LogRounds(log, hp["num_round"])]
+        if hp["early_stopping_rounds"]:
+            if dvalid is None:
+                raise AlgorithmError("early_stopping_rounds needs a 'validation' channel")
+            # save_best keeps only the rounds up to the best iteration in the returned model.
+            callbacks.append(
+                xgb.callback.EarlyStopping(
+                    rounds=hp["early_stopping_rounds"],
+                    metric_name="auc",
+                    data_name="validation",
+                    maximize=True,
+                    save_best=True,
+                )
+            )
+        history: dict = {}
+        booster = xgb.train(
+            booster_params(hp, nthread),
+            dtrain,
+            num_boost_round=hp["num_round"],
+            evals=evals,
+            evals_result=history,
+            callbacks=callbacks,
+            verbose_eval=False,
+        )
+        booster.save_model(context.output_dir / MODEL_FILE)
+        metrics = _final_metrics(booster, "train", dtrain)
+        if dvalid is not None:
+            metrics |= _final_metrics(booster, "validation", dvalid)
+        rounds = booster.num_boosted_rounds()
+        log(f"trained {rounds} rounds; " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+        return TrainedModel(
+            model_file=MODEL_FILE,
+            predictor="xgboost",
+            metrics=metrics,
+            history={f"{d}_{m}": v for d, ms in history.items() for m, v in ms.items()},
+            info={"rounds": rounds, "xgboost_version": xgb.__version__},
+        )
+
+
+def _matrix(frame, data: TrainingData, channel: str) -> xgb.DMatrix:
+    missing = [c for c in [*data.features, data.label] if c not in frame.columns]
+    if missing:
+        raise SchemaError(f"channel {channel!r} lacks column(s) {', '.join(missing)}")
+    return xgb.DMatrix(
+        frame[data.features].to_numpy(dtype=np.float32),
+        label=frame[data.label].to_numpy(dtype=np.float32),
+        feature_names=data.features,
+    )
+
+
+def _final_metrics(booster: xgb.Booster, name: str, matrix: xgb.DMatrix) -> dict[str, float]:
+    scores = booster.predict(matrix)
+    m = classification_metrics(matrix.get_label(), scores)
+    return {f"{name}_auc": m["auc"], f"{name}_error_rate": m["error_rate"]}
+
+
+class XGBoostPredictor:
+    """A loaded booster that predicts probabilities for encoded feature rows."""
+
+    def __init__(self, booster: xgb.Booster):
+        self.booster = booster
+        self.num_features = booster.num_features()
+
+    @classmethod
+    def load(cls, path: str | Path) -> XGBoostPredictor:
+        booster = xgb.Booster()
+        try:
+            booster.load_model(str(path))
+        except xgb.core.XGBoostError as exc:
+            raise AlgorithmError(f"{path} is not a valid XGBoost model: {exc}") from exc
+        # One thread per predict: a server runs many requests at once; threads would fight.
+        booster.set_param({"nthread": 1})
+        return cls(booster)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        if features.ndim != 2 or features.shape[1] != self.num_features:
+            raise SchemaError(
+                f"expected rows of {self.num_features} features, got shape {features.shape}"
+            )
+        return self.booster.inplace_predict(features, validate_features=False)

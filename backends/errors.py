@@ -1,0 +1,7 @@
+"""Errors of the backends layer."""
+
+from algorithms.errors import SkiffError
+
+
+class BackendError(SkiffError):
+    """A backend could not be found, configured or started."""

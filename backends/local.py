@@ -1,0 +1,115 @@
+"""The local backend: the job runs in a child process on this machine."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from typing import ClassVar
+
+from algorithms.jobs import JobStatus, JobStore, Secondary, Status, TrainingJob
+from backends.base import TrainingBackend
+
+logger = logging.getLogger(__name__)
+
+
+class LocalBackend(TrainingBackend):
+    """Runs ``python -m algorithms.run`` in a child process, as a remote machine would.
+
+    A child process (rather than a thread) gives a clean kill at the max runtime or on a stop
+    request, and keeps a crashing algorithm from taking the caller down. The child shares the
+    caller's process group, so a Ctrl-C or a cancelled flow run ends it too.
+
+    The job's ``resources["threads"]`` sets training threads (0 or absent: every core).
+
+    Args:
+        poll_interval: seconds between checks of the child, the clock and stop requests.
+    """
+
+    name: ClassVar[str] = "local"
+
+    def __init__(self, poll_interval: float = 0.2):
+        self.poll_interval = poll_interval
+
+    def execute(self, job: TrainingJob, jobs: JobStore) -> JobStatus:
+        env = os.environ | {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "algorithms.run", jobs.spec_url(job.name)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            text=True,
+        )
+        tail: collections.deque[str] = collections.deque(maxlen=20)
+        reader = threading.Thread(target=_relay, args=(proc, job.name, tail), daemon=True)
+        reader.start()
+        try:
+            stop = self._wait(proc, job, jobs, started)
+        except BaseException:
+            _end(proc)
+            self._record_stop(jobs, job.name, Secondary.STOPPED, "interrupted")
+            raise
+        reader.join(timeout=5)
+        if stop is not None:
+            return self._record_stop(jobs, job.name, *stop)
+        status = jobs.status(job.name)
+        if not status.status.terminal:  # the runner died before it could say why
+            reason = f"training process exited with code {proc.returncode}: " + " | ".join(tail)
+            status = status.moved(Status.FAILED, Secondary.FAILED, reason, failure_reason=reason)
+            jobs.write_status(status)
+        return status
+
+    def _wait(
+        self, proc: subprocess.Popen, job: TrainingJob, jobs: JobStore, started: float
+    ) -> tuple[Secondary, str] | None:
+        """Wait for the child; if it must be stopped, stop it and say why."""
+        next_stop_check = 0.0
+        while proc.poll() is None:
+            elapsed = time.monotonic() - started
+            if elapsed > job.max_runtime_seconds:
+                _end(proc)
+                return Secondary.MAX_RUNTIME_EXCEEDED, (
+                    f"MaxRuntimeExceeded: ran longer than {job.max_runtime_seconds:g} s"
+                )
+            if elapsed >= next_stop_check:  # a store read: not every poll
+                next_stop_check = elapsed + 1.0
+                if jobs.stop_requested(job.name):
+                    _end(proc)
+                    return Secondary.STOPPED, "stop requested"
+            time.sleep(self.poll_interval)
+        return None
+
+    @staticmethod
+    def _record_stop(jobs: JobStore, name: str, secondary: Secondary, message: str) -> JobStatus:
+        status = jobs.status(name)
+        if not status.status.terminal:
+            status = status.moved(Status.STOPPED, secondary, message, failure_reason=message)
+            jobs.write_status(status)
+        return status
+
+
+def _relay(proc: subprocess.Popen, name: str, tail: collections.deque[str]) -> None:
+    """Pass the child's output on to our log, keeping the last lines for a failure reason."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip()
+        tail.append(line)
+        logger.info("[%s] %s", name, line)
+
+
+def _end(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -1,0 +1,16 @@
+"""The Prefect layer: the bank-marketing pipeline, its steps, and the ``skiff`` command."""
+
+import os
+
+# Prefect reads its settings when first imported, so the defaults must be in place before any
+# module here imports it. They make the embedded (ephemeral) server start reliably on a cold
+# 2-core machine (its 20 s default timed out there) and keep it quiet offline (no telemetry).
+# A user's own settings win: these are only defaults.
+_PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "flows,backends,algorithms,serving",
+}
+for _name, _value in _PREFECT_DEFAULTS.items():
+    os.environ.setdefault(_name, _value)

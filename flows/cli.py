@@ -1,0 +1,181 @@
+"""The ``skiff`` command: look after training jobs and model versions in a store.
+
+    skiff jobs list|describe NAME|logs NAME [--follow]|stop NAME
+    skiff models list|describe VERSION|approve VERSION|reject VERSION [--group G]
+
+The store is ``--store``, else ``$SKIFF_STORE``, else ``./.skiff``. The pipeline itself runs
+as ``python -m flows.bank_marketing``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from algorithms.errors import SkiffError
+from algorithms.jobs import JobStore
+from algorithms.store import DEFAULT_STORE, Store
+from serving.registry import Approval, ModelRegistry
+
+DEFAULT_GROUP = "bank-marketing"
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    if not rows:
+        return "(none)"
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    lines = ["  ".join(c.upper().ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+# -- jobs --------------------------------------------------------------------------------------
+def jobs_list(store: Store, args: argparse.Namespace) -> None:
+    jobs = JobStore(store)
+    rows = []
+    for name in jobs.names():
+        status = jobs.status(name)
+        rows.append({
+            "name": name,
+            "status": status.status,
+            "secondary": status.secondary_status,
+            "started": status.started_at,
+            "validation_auc": f"{status.metrics['validation_auc']:.4f}"
+            if "validation_auc" in status.metrics else "",
+        })  # fmt: skip
+    print(_table(rows, ["name", "status", "secondary", "started", "validation_auc"]))
+
+
+def jobs_describe(store: Store, args: argparse.Namespace) -> None:
+    jobs = JobStore(store)
+    status = jobs.status(args.name)
+    _print_json({
+        "spec": jobs.spec(args.name).model_dump(),
+        **status.model_dump(mode="json"),
+        "started_at": status.started_at,
+        "ended_at": status.ended_at,
+    })  # fmt: skip
+
+
+def jobs_logs(store: Store, args: argparse.Namespace) -> None:
+    jobs = JobStore(store)
+    shown = 0
+    while True:
+        text = jobs.log(args.name)
+        sys.stdout.write(text[shown:])
+        sys.stdout.flush()
+        shown = len(text)
+        if not args.follow or jobs.status(args.name).status.terminal:
+            return
+        time.sleep(1)
+
+
+def jobs_stop(store: Store, args: argparse.Namespace) -> None:
+    status = JobStore(store).request_stop(args.name)
+    if status.status.terminal:
+        print(f"job {args.name} already ended {status.status}")
+    else:
+        print(f"stop requested for job {args.name}; its backend stops it within seconds")
+
+
+# -- models ------------------------------------------------------------------------------------
+def models_list(store: Store, args: argparse.Namespace) -> None:
+    registry = ModelRegistry(store)
+    groups = [args.group] if args.group else registry.groups()
+    rows = [
+        {
+            "group": v.group,
+            "version": v.version,
+            "approval": v.approval_status,
+            "validation_auc": f"{v.metrics.get('validation_auc', float('nan')):.4f}",
+            "job": v.job_name,
+            "created": v.created_at,
+        }
+        for group in groups
+        for v in registry.list(group)
+    ]
+    print(_table(rows, ["group", "version", "approval", "validation_auc", "job", "created"]))
+
+
+def models_describe(store: Store, args: argparse.Namespace) -> None:
+    _print_json(ModelRegistry(store).get(args.group, args.version).model_dump(mode="json"))
+
+
+def _set_approval(status: Approval) -> Callable[[Store, argparse.Namespace], None]:
+    def command(store: Store, args: argparse.Namespace) -> None:
+        version = ModelRegistry(store).set_approval(
+            args.group, args.version, status, by=args.by, reason=args.reason
+        )
+        print(f"{version.group} version {version.version}: {version.approval_status}")
+
+    return command
+
+
+# -- parser ------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="skiff", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--store",
+        default=os.environ.get("SKIFF_STORE", DEFAULT_STORE),
+        help="store root URL (default: $SKIFF_STORE or ./.skiff)",
+    )
+    areas = parser.add_subparsers(dest="area", required=True)
+
+    jobs = areas.add_parser("jobs", help="training jobs").add_subparsers(dest="cmd", required=True)
+    jobs.add_parser("list", help="list jobs").set_defaults(func=jobs_list)
+    for name, func, text in [
+        ("describe", jobs_describe, "show a job's spec and status"),
+        ("logs", jobs_logs, "print a job's training log"),
+        ("stop", jobs_stop, "ask a running job to stop"),
+    ]:
+        cmd = jobs.add_parser(name, help=text)
+        cmd.add_argument("name", help="job name")
+        cmd.set_defaults(func=func)
+        if name == "logs":
+            cmd.add_argument("-f", "--follow", action="store_true", help="follow until it ends")
+
+    models = areas.add_parser("models", help="registered model versions").add_subparsers(
+        dest="cmd", required=True
+    )
+    listing = models.add_parser("list", help="list versions")
+    listing.add_argument("--group", help="one model group (default: all)")
+    listing.set_defaults(func=models_list)
+    for name, func, text in [
+        ("describe", models_describe, "show a version"),
+        ("approve", _set_approval(Approval.APPROVED), "approve a version"),
+        ("reject", _set_approval(Approval.REJECTED), "reject a version"),
+    ]:
+        cmd = models.add_parser(name, help=text)
+        cmd.add_argument("version", type=int, help="version number")
+        cmd.add_argument("--group", default=DEFAULT_GROUP, help=f"default: {DEFAULT_GROUP}")
+        if name != "describe":
+            cmd.add_argument("--reason", default="", help="why, for the record")
+            cmd.add_argument("--by", default=getpass.getuser(), help="who (default: you)")
+        cmd.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(Store(args.store), args)
+    except SkiffError as exc:
+        print(f"skiff: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""The pipeline's options: one pydantic model that yields both the command-line flags and the
+flow's signature (so ``--max-depth 3`` and ``prefect deployment run ... --param`` agree).
+
+Top-level fields are the common options. Options of one algorithm or one backend sit in a
+nested model named after it (``xgboost``, ``local``); a new backend only adds its own field.
+On the command line the nested fields are flattened (``--threads``, ``--max-depth``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import types
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from algorithms.store import DEFAULT_STORE
+from algorithms.xgboost_params import XGBoostHyperparameters, describe_range
+from flows.data import UCI_URL
+
+Step = Literal["download", "clean", "split", "upload", "train", "register"]
+STEPS: tuple[str, ...] = get_args(Step)
+
+
+class LocalOptions(BaseModel):
+    """Options of the ``local`` backend."""
+
+    threads: int = Field(0, ge=0, le=1024, description="training threads (0: every core)")
+
+
+class PipelineConfig(BaseModel):
+    """Every option of the bank-marketing pipeline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(UCI_URL, description="URL of the archive: https://, s3://, or a local path")
+    sha256: str | None = Field(
+        None, pattern=r"^[0-9a-fA-F]{64}$", description="expected SHA-256 of the archive"
+    )
+    store: str = Field(
+        DEFAULT_STORE, description="root of the store: a folder or s3://bucket/prefix"
+    )
+    drop_duration: bool = Field(
+        True, description="drop 'duration', known only after the call (it leaks the label)"
+    )
+    drop_economic: bool = Field(
+        False, description="drop the five economic indicators, as SageMaker's demo did"
+    )
+    split: Literal["random", "time"] = Field(
+        "random", description="random (seeded, the demo's 70/20/10) or time (by date order)"
+    )
+    split_seed: int = Field(1729, ge=0, description="seed of the random split")
+    algorithm: str = Field(
+        "xgboost", description="'xgboost' or your own training code as 'package.module:Name'"
+    )
+    xgboost: XGBoostHyperparameters = Field(
+        default_factory=XGBoostHyperparameters, description="hyperparameters of 'xgboost'"
+    )
+    hyperparameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="hyperparameters as given (bring-your-own code), or overriding 'xgboost'",
+    )
+    backend: str = Field("local", description="compute backend: 'local' or 'package.module:Class'")
+    local: LocalOptions = Field(default_factory=LocalOptions, description="'local' backend options")
+    max_runtime: float = Field(3600, gt=0, description="seconds before a training job is stopped")
+    job_name: str | None = Field(None, description="training job name (default: generated)")
+    model_group: str = Field("bank-marketing", description="model group in the registry")
+    approval_threshold: float | None = Field(
+        0.75,
+        ge=0,
+        le=1,
+        description="approve a version automatically when its validation AUC reaches this "
+        "(none: always wait for 'skiff models approve')",
+    )
+    until: Step = Field("register", description="stop after this step")
+
+    def training_hyperparameters(self) -> dict[str, Any]:
+        if self.algorithm == "xgboost":
+            return self.xgboost.model_dump(by_alias=True) | self.hyperparameters
+        return dict(self.hyperparameters)
+
+    def backend_options(self) -> dict[str, Any]:
+        """The nested options of the chosen backend, as job resources."""
+        options = getattr(self, self.backend, None)
+        return options.model_dump() if isinstance(options, BaseModel) else {}
+
+
+# -- the flow's signature ----------------------------------------------------------------------
+def flow_signature(model: type[BaseModel] = PipelineConfig) -> inspect.Signature:
+    """Keyword-only parameters, one per top-level field, with the field's type and default."""
+    return inspect.Signature(
+        [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=field.get_default(call_default_factory=True),
+                annotation=field.annotation,
+            )
+            for name, field in model.model_fields.items()
+        ],
+        return_annotation=dict,
+    )
+
+
+# -- command-line flags ------------------------------------------------------------------------
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return args[0] if len(args) == 1 else str
+    return annotation
+
+
+def _scalar(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, _scalar(value)
+
+
+def _help(field: Any, annotation: Any, owner: type[BaseModel], name: str) -> str:
+    text = field.description or ""
+    if owner is XGBoostHyperparameters:
+        text += f"; {describe_range(name)}"
+    default = field.get_default(call_default_factory=True)
+    if default is None or default == {} or isinstance(default, BaseModel):
+        return text
+    return f"{text} (default: {default})"
+
+
+def _or_none(kind: type) -> Any:
+    """A flag type that also takes 'none' (for optional fields)."""
+
+    def parse(text: str) -> Any:
+        return None if text.lower() in ("none", "null") else kind(text)
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def add_config_arguments(
+    parser: argparse.ArgumentParser,
+    model: type[BaseModel] = PipelineConfig,
+    prefix: tuple[str, ...] = (),
+) -> None:
+    """Add a flag per field (nested models flattened); unset flags keep the model's defaults."""
+    group = parser.add_argument_group(" ".join(prefix) + " options") if prefix else parser
+    for name, field in model.model_fields.items():
+        annotation = _unwrap_optional(field.annotation)
+        optional = annotation is not field.annotation
+        dest = ".".join((*prefix, name))
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            add_config_arguments(parser, annotation, (*prefix, name))
+            continue
+        flag = _flag(field.alias or name)
+        kwargs: dict[str, Any] = {
+            "dest": dest,
+            "default": argparse.SUPPRESS,
+            "help": _help(field, annotation, model, name),
+            "metavar": (field.alias or name).upper(),
+        }
+        if annotation is bool:
+            kwargs |= {"action": argparse.BooleanOptionalAction, "metavar": None}
+        elif get_origin(annotation) is Literal:
+            kwargs |= {"choices": get_args(annotation), "metavar": None}
+        elif get_origin(annotation) is dict:
+            flag = _flag(name.removesuffix("s"))
+            kwargs |= {"action": "append", "type": _key_value, "metavar": "NAME=VALUE"}
+        elif annotation in (int, float, str):
+            kwargs["type"] = _or_none(annotation) if optional else annotation
+        group.add_argument(flag, **kwargs)
+
+
+def config_from_arguments(args: argparse.Namespace) -> PipelineConfig:
+    """Turn parsed flags (dotted dests) back into the nested config; pydantic validates it."""
+    nested: dict[str, Any] = {}
+    for dest, value in vars(args).items():
+        if dest.split(".")[0] not in PipelineConfig.model_fields:
+            continue
+        *parents, leaf = dest.split(".")
+        target = nested
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = dict(value) if isinstance(value, list) else value
+    return PipelineConfig.model_validate(nested)

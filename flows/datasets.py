@@ -1,0 +1,118 @@
+"""Splitting the cleaned table and publishing it to the store as a dataset with a manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel
+
+from algorithms.errors import AlreadyExistsError
+from algorithms.jobs import now
+from algorithms.schema import FeatureSchema
+from algorithms.store import Store
+
+SplitMethod = Literal["random", "time"]
+SPLITS = ("train", "validation", "test")
+
+
+def split(
+    frame: pd.DataFrame, method: SplitMethod = "random", seed: int = 1729
+) -> dict[str, pd.DataFrame]:
+    """70% train, 20% validation, 10% test.
+
+    ``random`` is exactly SageMaker's demo: shuffle with ``frame.sample(frac=1,
+    random_state=seed)``, then cut at ``int(0.7 n)`` and ``int(0.9 n)``. ``time`` keeps the
+    file's order (the file is in date order): the latest 10% is the test set.
+    """
+    if method == "random":
+        frame = frame.sample(frac=1, random_state=seed)
+    elif method != "time":
+        raise ValueError(f"unknown split method {method!r}; choose 'random' or 'time'")
+    n = len(frame)
+    cuts = [0, int(0.7 * n), int(0.9 * n), n]
+    return {
+        name: frame.iloc[cuts[i] : cuts[i + 1]].reset_index(drop=True)
+        for i, name in enumerate(SPLITS)
+    }
+
+
+def dataset_id(archive_sha256: str, options: dict[str, Any]) -> str:
+    """Same archive and same options → same id, so a rerun finds the dataset it made before."""
+    blob = json.dumps({"archive": archive_sha256, **options}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class SplitInfo(BaseModel):
+    url: str
+    rows: int
+    positive_rate: float
+    sha256: str
+
+
+class Dataset(BaseModel):
+    """A published dataset: what its manifest says."""
+
+    dataset_id: str
+    created_at: str
+    source: str
+    archive_sha256: str
+    options: dict[str, Any]
+    label: str
+    features: list[str]
+    feature_schema: dict[str, Any]
+    splits: dict[str, SplitInfo]
+
+
+def _key(dataset: str, file: str) -> str:
+    return f"datasets/{dataset}/{file}"
+
+
+def find_dataset(store: Store, dataset: str) -> Dataset | None:
+    """The dataset if its manifest is published; a half-written one counts as absent."""
+    key = _key(dataset, "manifest.json")
+    return Dataset.model_validate(store.read_json(key)) if store.exists(key) else None
+
+
+def publish(
+    store: Store,
+    dataset: str,
+    splits: dict[str, pd.DataFrame],
+    schema: FeatureSchema,
+    *,
+    source: str,
+    archive_sha256: str,
+    options: dict[str, Any],
+) -> Dataset:
+    """Write each split as Parquet, then the manifest, last: readers trust only the manifest."""
+    infos = {}
+    for name, frame in splits.items():
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        data = buffer.getvalue()
+        url = store.write_bytes(_key(dataset, f"{name}.parquet"), data)
+        infos[name] = SplitInfo(
+            url=url,
+            rows=len(frame),
+            positive_rate=float(frame[schema.label].mean()) if len(frame) else 0.0,
+            sha256=hashlib.sha256(data).hexdigest(),
+        )
+    manifest = Dataset(
+        dataset_id=dataset,
+        created_at=now(),
+        source=source,
+        archive_sha256=archive_sha256,
+        options=options,
+        label=schema.label or "",
+        features=schema.features,
+        feature_schema=schema.model_dump(),
+        splits=infos,
+    )
+    try:
+        store.create_json_exclusive(_key(dataset, "manifest.json"), manifest.model_dump())
+    except AlreadyExistsError:  # a concurrent run published the same dataset first
+        return find_dataset(store, dataset)  # type: ignore[return-value]
+    return manifest

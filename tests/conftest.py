@@ -1,0 +1,156 @@
+"""Shared fixtures: the real archive, a loopback HTTP server, a real Prefect server, and small
+synthetic datasets for fast backend tests."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import flows  # noqa: F401  (sets Prefect's defaults before anything imports prefect)
+from algorithms.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCHIVE = Path(
+    os.environ.get("SKIFF_TEST_ARCHIVE", ROOT.parent / "shared/data/bank-additional.zip")
+)
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, every: float = 0.1):
+    """Poll ``condition`` until it returns something truthy, or fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def archive() -> Path:
+    if not ARCHIVE.exists():
+        pytest.fail(f"the bank-marketing archive is missing: {ARCHIVE} (set SKIFF_TEST_ARCHIVE)")
+    return ARCHIVE
+
+
+@pytest.fixture(scope="session")
+def csv_bytes(archive: Path) -> bytes:
+    from flows.data import extract_member
+
+    return extract_member(archive.read_bytes(), "bank-additional-full.csv", str(archive))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(str(tmp_path / "store"))
+    s.ensure_layout()
+    return s
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def http_root(
+    tmp_path_factory: pytest.TempPathFactory, archive: Path
+) -> Iterator[tuple[Path, str]]:
+    """A loopback HTTP server over a folder holding the archive; yields (folder, base URL)."""
+    folder = tmp_path_factory.mktemp("http")
+    (folder / "bank-additional.zip").write_bytes(archive.read_bytes())
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real ``prefect server start`` for the whole session, on a free loopback port.
+
+    Yields its API URL, which is also set for this process and for subprocesses.
+    """
+    import httpx
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = os.environ | {"PREFECT_HOME": str(home), "PREFECT_API_URL": url}
+    log = open(home / "server.log", "wb")  # noqa: SIM115 - closed in teardown
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+         "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"prefect server exited: {(home / 'server.log').read_text()}")
+        try:
+            return httpx.get(f"{url}/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(healthy, 180, "the Prefect server", every=0.5)
+        os.environ["PREFECT_API_URL"] = url
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield url
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+FEATURES = [f"f{i}" for i in range(8)]
+
+
+def synthetic_frame(rows: int, seed: int) -> pd.DataFrame:
+    """A small learnable binary problem: label depends on two features plus noise."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, len(FEATURES))).astype(np.float32)
+    logit = 2 * x[:, 0] - 1.5 * x[:, 1] + rng.normal(scale=0.5, size=rows)
+    frame = pd.DataFrame(x, columns=FEATURES)
+    frame.insert(0, "y", (logit > 0).astype(np.float32))
+    return frame
+
+
+@pytest.fixture
+def tiny_channels(store: Store) -> dict[str, str]:
+    """Train and validation Parquet channels in the store; returns their URLs."""
+    urls = {}
+    for name, rows, seed in [("train", 2000, 1), ("validation", 500, 2)]:
+        path = Path(store.root) / "datasets/tiny" / f"{name}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        synthetic_frame(rows, seed).to_parquet(path, index=False)
+        urls[name] = str(path)
+    return urls
