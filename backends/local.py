@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextvars
 import logging
 import os
 import subprocess
@@ -47,7 +48,11 @@ class LocalBackend(TrainingBackend):
             text=True,
         )
         tail: collections.deque[str] = collections.deque(maxlen=20)
-        reader = threading.Thread(target=_relay, args=(proc, job.name, tail), daemon=True)
+        # The relay runs in a copy of our context, so a Prefect run's logger still sees it.
+        context = contextvars.copy_context()
+        reader = threading.Thread(
+            target=context.run, args=(_relay, proc, job.name, tail), daemon=True
+        )
         reader.start()
         try:
             stop = self._wait(proc, job, jobs, started)

@@ -1,0 +1,64 @@
+"""Bring-your-own algorithms used by the tests (imported by dotted path in the job's process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from algorithms.base import TrainedModel, TrainingContext, TrainingData
+
+
+class _Base:
+    def validate_hyperparameters(self, hyperparameters):
+        return dict(hyperparameters)
+
+
+class Failing(_Base):
+    def train(self, data: TrainingData, hyperparameters, context: TrainingContext):
+        raise RuntimeError("boom: the data is cursed")
+
+
+class Slow(_Base):
+    def train(self, data: TrainingData, hyperparameters, context: TrainingContext):
+        context.log("sleeping")
+        time.sleep(600)
+        raise AssertionError("should have been stopped")
+
+
+class CrashHard(_Base):
+    def train(self, data: TrainingData, hyperparameters, context: TrainingContext):
+        os._exit(3)
+
+
+class Logistic(_Base):
+    """Logistic regression by gradient descent, saved as JSON weights (its own format)."""
+
+    def train(self, data: TrainingData, hyperparameters, context: TrainingContext):
+        x = data.train[data.features].to_numpy(np.float64)
+        y = data.train[data.label].to_numpy(np.float64)
+        w, b = np.zeros(x.shape[1]), 0.0
+        for _ in range(int(hyperparameters.get("steps", 200))):
+            p = 1 / (1 + np.exp(-(x @ w + b)))
+            w -= 0.5 * x.T @ (p - y) / len(y)
+            b -= 0.5 * float((p - y).mean())
+        (context.output_dir / "weights.json").write_text(json.dumps({"w": w.tolist(), "b": b}))
+        return TrainedModel(
+            model_file="weights.json", predictor="tests.byo_algorithms:LogisticPredictor"
+        )
+
+
+class LogisticPredictor:
+    def __init__(self, w: np.ndarray, b: float):
+        self.w, self.b = w, b
+
+    @classmethod
+    def load(cls, path: str | Path) -> LogisticPredictor:
+        data = json.loads(Path(path).read_text())
+        return cls(np.asarray(data["w"]), data["b"])
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-(features @ self.w + self.b)))

@@ -1,0 +1,60 @@
+"""The ``skiff`` command on a store holding one real training job and its registered model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from algorithms.store import Store
+from backends.local import LocalBackend
+from flows.cli import main
+from flows.registration import register
+from tests.test_backend_contract import make_job
+
+
+@pytest.fixture
+def trained(store: Store, tiny_channels) -> str:
+    job = make_job(store, tiny_channels, name="cli-job")
+    LocalBackend().run(job, store)
+    register(store, "tiny", job.name, threshold=None)
+    return job.name
+
+
+def run(capsys, store: Store, *args: str) -> tuple[int, str, str]:
+    code = main(["--store", store.root, *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_jobs_commands(capsys, store, trained):
+    code, out, _ = run(capsys, store, "jobs", "list")
+    assert code == 0 and "cli-job" in out and "Completed" in out
+    code, out, _ = run(capsys, store, "jobs", "describe", "cli-job")
+    described = json.loads(out)
+    assert described["status"] == "Completed" and described["spec"]["label"] == "y"
+    assert described["started_at"] < described["ended_at"]
+    code, out, _ = run(capsys, store, "jobs", "logs", "cli-job")
+    assert "InProgress/Training" in out
+    code, out, _ = run(capsys, store, "jobs", "stop", "cli-job")
+    assert "already ended Completed" in out
+
+
+def test_unknown_job_is_an_error(capsys, store):
+    code, _, err = run(capsys, store, "jobs", "describe", "ghost")
+    assert code == 1 and "no training job named 'ghost'" in err
+
+
+def test_models_commands(capsys, store, trained):
+    code, out, _ = run(capsys, store, "models", "list")
+    assert code == 0 and "PendingManualApproval" in out and "cli-job" in out
+    code, out, _ = run(capsys, store, "models", "approve", "1", "--group", "tiny", "--reason", "ok")
+    assert out.strip() == "tiny version 1: Approved"
+    code, out, _ = run(capsys, store, "models", "reject", "1", "--group", "tiny")
+    code, out, _ = run(capsys, store, "models", "describe", "1", "--group", "tiny")
+    described = json.loads(out)
+    assert described["approval_status"] == "Rejected"
+    assert [c["status"] for c in described["approval_history"]] == [
+        "PendingManualApproval", "Approved", "Rejected"]  # fmt: skip
+    code, _, err = run(capsys, store, "models", "approve", "9", "--group", "tiny")
+    assert code == 1 and "has no version 9 (versions: 1)" in err

@@ -1,0 +1,104 @@
+"""The bank-marketing flow from download to register, on the real archive served over loopback
+HTTP, against one real Prefect server for the whole session."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from algorithms.jobs import JobStore
+from algorithms.store import Store
+from flows.bank_marketing import bank_marketing, main
+from serving.registry import Approval, ModelRegistry
+from tests.conftest import ROOT
+
+SHA = "e689f38cc6bd689f64f031e7a1fbe0849aabb7ad57544fc75068e30129bbd514"
+
+
+@pytest.fixture
+def source(http_root) -> str:
+    return f"{http_root[1]}/bank-additional.zip"
+
+
+def test_flow_download_to_register_then_rerun(prefect_server, source, tmp_path):
+    store_url = str(tmp_path / "store")
+    first = bank_marketing(source=source, sha256=SHA, store=store_url)
+    assert first["job_status"] == "Completed"
+    assert first["model_version"] == 1 and first["approval_status"] == "Approved"
+    assert first["metrics"]["validation_auc"] > 0.78
+    store = Store(store_url)
+    manifest = store.read_json(f"datasets/{first['dataset_id']}/manifest.json")
+    assert {k: v["rows"] for k, v in manifest["splits"].items()} == {
+        "train": 28831, "validation": 8238, "test": 4119}  # fmt: skip
+    version = ModelRegistry(store).get("bank-marketing", 1)
+    assert version.job_name == first["job_name"] and version.dataset_id == first["dataset_id"]
+    assert "job" in version.feature_schema["columns"][1]["name"]
+
+    # Same inputs: the dataset is found and reused, training is deterministic, so registering
+    # its model again returns the existing version instead of adding a duplicate.
+    second = bank_marketing(source=source, sha256=SHA, store=store_url)
+    assert second["dataset_id"] == first["dataset_id"]
+    assert store.read_json(f"datasets/{first['dataset_id']}/manifest.json") == manifest
+    assert second["job_name"] != first["job_name"]
+    assert second["model_version"] == 1
+    assert len(JobStore(store).names()) == 2
+
+
+def test_command_line_until_and_summary_in_a_subprocess(prefect_server, source, tmp_path):
+    summary = tmp_path / "summary.json"
+    env = os.environ | {"PREFECT_API_URL": prefect_server, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "flows.bank_marketing", "--source", source, "--store",
+         str(tmp_path / "store"), "--until", "upload", "--split", "time",
+         "--summary-json", str(summary)],
+        env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(summary.read_text())
+    assert data["dataset_id"] and data["job_name"] is None and data["model_version"] is None
+    assert "dataset:" in proc.stdout
+    assert JobStore(Store(str(tmp_path / "store"))).names() == []
+
+
+def test_failed_training_fails_the_run_and_says_why(prefect_server, source, tmp_path):
+    summary = tmp_path / "summary.json"
+    code = main(["--source", source, "--store", str(tmp_path / "store"), "--algorithm",
+                 "tests.byo_algorithms:Failing", "--summary-json", str(summary)])  # fmt: skip
+    assert code == 1
+    data = json.loads(summary.read_text())
+    assert data["job_status"] == "Failed"
+    assert "boom: the data is cursed" in data["error"]
+    assert ModelRegistry(Store(str(tmp_path / "store"))).versions("bank-marketing") == []
+
+
+def test_pending_approval_below_threshold(prefect_server, source, tmp_path):
+    summary = bank_marketing(source=source, store=str(tmp_path / "s"), approval_threshold=0.99,
+                             until="register")  # fmt: skip
+    assert summary["approval_status"] == Approval.PENDING
+
+
+def test_checksum_mismatch_fails_with_a_clear_error(prefect_server, source, tmp_path, capsys):
+    code = main(["--source", source, "--store", str(tmp_path / "s"), "--sha256", "0" * 64])
+    assert code == 1
+    assert f"{source}: SHA-256 mismatch" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--max-depth", "99"], "max_depth"),
+        (["--split", "weekly"], "invalid choice: 'weekly'"),
+        (["--sha256", "abc"], "sha256"),
+        (["--hyperparameter", "novalue"], "expected NAME=VALUE"),
+    ],
+)
+def test_bad_options_are_refused_before_anything_runs(flags, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*flags, "--store", str(tmp_path / "s")])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
