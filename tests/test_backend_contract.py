@@ -203,3 +203,10 @@ def test_backend_registry_names_the_choices():
         get_backend("slurm")
     with pytest.raises(BackendError, match="is not a TrainingBackend subclass"):
         get_backend("tests.byo_algorithms:Failing")
+
+
+def test_corrupt_model_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "model.ubj"
+    path.write_bytes(b"{not a model")
+    with pytest.raises(AlgorithmError, match=r"model.ubj is not a valid XGBoost model"):
+        resolve_predictor("xgboost").load(path)
