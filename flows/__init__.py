@@ -11,6 +11,8 @@ _PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
     "PREFECT_LOGGING_EXTRA_LOGGERS": "flows,backends,algorithms,serving",
+    # Our loggers also run outside flow runs (the skiff command, libraries): no warning then.
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
 }
 for _name, _value in _PREFECT_DEFAULTS.items():
     os.environ.setdefault(_name, _value)

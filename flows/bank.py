@@ -60,6 +60,14 @@ RAW_COLUMNS: list[RawColumn] = [
     RawColumn(name="nr.employed", kind="numeric"),
 ]  # fmt: skip
 LABEL_COLUMN = RawColumn(name=LABEL, kind="categorical", levels=["no", "yes"])
+# One raw record, as a client would send it (the endpoint encodes it with the saved schema).
+EXAMPLE_RECORD = {
+    "age": 41, "job": "admin.", "marital": "married", "education": "university.degree",
+    "default": "no", "housing": "yes", "loan": "no", "contact": "cellular", "month": "may",
+    "day_of_week": "thu", "duration": 0, "campaign": 1, "pdays": 999, "previous": 0,
+    "poutcome": "nonexistent", "emp.var.rate": -1.8, "cons.price.idx": 92.893,
+    "cons.conf.idx": -46.2, "euribor3m": 1.299, "nr.employed": 5099.1,
+}  # fmt: skip
 ECONOMIC = ["emp.var.rate", "cons.price.idx", "cons.conf.idx", "euribor3m", "nr.employed"]
 
 

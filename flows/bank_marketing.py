@@ -1,4 +1,5 @@
-"""The bank-marketing pipeline: download → clean → split → upload → train → register.
+"""The bank-marketing pipeline: download → clean → split → upload → train → register → deploy
+→ evaluate.
 
 Run it as ``python -m flows.bank_marketing --help``, or as a Prefect deployment.
 """
@@ -13,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 
 from algorithms.errors import SkiffError
 from algorithms.jobs import Status
 from algorithms.store import Store
-from flows import bank, datasets, steps
+from flows import bank, datasets, deployment, steps
 from flows.config import (
     STEPS,
     PipelineConfig,
@@ -26,6 +28,10 @@ from flows.config import (
     flow_signature,
 )
 from flows.errors import PipelineError
+from flows.training import job_name
+from serving.registry import Approval
+
+TEST_METRICS = ("auc", "error_rate", "precision", "recall")
 
 
 def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
@@ -97,7 +103,33 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
         "model_version": version.version,
         "approval_status": str(version.approval_status),
     }
-    return summary
+    if done("register"):
+        return summary
+    if version.approval_status != Approval.APPROVED:
+        reason = (
+            f"version {version.version} is {version.approval_status} (validation AUC below "
+            f"{config.approval_threshold}): not deployed; approve it with 'skiff models approve'"
+        )
+        log.warning(reason)
+        return summary | {"not_deployed": reason}
+
+    try:
+        deployed = steps.deploy(store.root, config.endpoint_name, version.group,
+                                version.version, config.host, config.port)  # fmt: skip
+        summary |= {"endpoint_name": deployed["endpoint_name"],
+                    "endpoint_url": deployed["endpoint_url"]}  # fmt: skip
+        if done("deploy"):
+            return summary
+        run_key = f"runs/{flow_run.get_id() or job_name('run')}"
+        result = steps.evaluate(store.root, dataset, deployed["endpoint_url"], run_key,
+                                config.eval_batch_size)  # fmt: skip
+        summary["metrics"] |= {k: result["metrics"][k] for k in TEST_METRICS}
+        summary["evaluation_url"] = result["url"]
+        return summary
+    finally:
+        if config.delete_endpoint and summary.get("endpoint_name"):
+            deployment.delete(store, config.endpoint_name)
+            summary["endpoint_deleted"] = True
 
 
 def _bank_marketing(**options: Any) -> dict[str, Any]:
@@ -112,31 +144,45 @@ bank_marketing = flow(name="bank-marketing", log_prints=True)(_bank_marketing)
 
 
 def human_summary(summary: dict[str, Any]) -> str:
-    lines = [f"store:          {summary['store']}"]
+    store = summary["store"]
+    lines = [f"store:          {store}"]
     if summary.get("dataset_id"):
         lines.append(f"dataset:        {summary['dataset_id']}")
     if summary.get("job_name"):
         lines.append(f"training job:   {summary['job_name']} ({summary['job_status']})")
-    for name, value in summary.get("metrics", {}).items():
-        lines.append(f"  {name:<22}{value:.4f}")
+    metrics = summary.get("metrics", {})
+    if metrics:
+        lines.append("metrics:")
+        lines += [f"  {name:<22}{value:.4f}" for name, value in metrics.items()]
     if summary.get("model_version"):
         lines.append(
             f"model:          {summary['model_group']} version {summary['model_version']} "
             f"({summary['approval_status']})"
         )
-        if summary["approval_status"] != "Approved":
-            lines.append(
-                f"  approve it:   skiff --store {summary['store']} models approve "
-                f"{summary['model_version']} --group {summary['model_group']}"
-            )
+    if summary.get("not_deployed"):
+        lines.append(f"not deployed:   {summary['not_deployed']}")
+    if summary.get("endpoint_url"):
+        name, url = summary["endpoint_name"], summary["endpoint_url"]
+        if summary.get("endpoint_deleted"):
+            lines.append(f"endpoint:       {name} (deleted at the end of the run)")
+        else:
+            lines += [
+                f"endpoint:       {name} at {url}",
+                "  invoke it:",
+                f"    curl -s {url}/invocations -H 'Content-Type: application/json' "
+                f"-d '{{\"instances\": [{json.dumps(bank.EXAMPLE_RECORD)}]}}'",
+                f"  stop it:      skiff --store {store} endpoints delete {name}",
+            ]
+    if summary.get("evaluation_url"):
+        lines.append(f"evaluation:     {summary['evaluation_url']}")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m flows.bank_marketing",
-        description="Train and register a model on the UCI bank-marketing data (SageMaker's "
-        "direct-marketing demo), as a Prefect flow.",
+        description="Train, register, deploy and evaluate a model on the UCI bank-marketing "
+        "data (SageMaker's direct-marketing demo), as a Prefect flow.",
     )
     add_config_arguments(parser)
     parser.add_argument(

@@ -2,6 +2,7 @@
 
     skiff jobs list|describe NAME|logs NAME [--follow]|stop NAME
     skiff models list|describe VERSION|approve VERSION|reject VERSION [--group G]
+    skiff endpoints list|describe NAME|invoke NAME|logs NAME|start NAME|delete NAME
 
 The store is ``--store``, else ``$SKIFF_STORE``, else ``./.skiff``. The pipeline itself runs
 as ``python -m flows.bank_marketing``.
@@ -21,6 +22,10 @@ from typing import Any
 from algorithms.errors import SkiffError
 from algorithms.jobs import JobStore
 from algorithms.store import DEFAULT_STORE, Store
+from serving import local
+from serving.client import EndpointClient
+from serving.endpoint import EndpointStore
+from serving.errors import ServingError
 from serving.registry import Approval, ModelRegistry
 
 DEFAULT_GROUP = "bank-marketing"
@@ -121,6 +126,70 @@ def _set_approval(status: Approval) -> Callable[[Store, argparse.Namespace], Non
     return command
 
 
+# -- endpoints ---------------------------------------------------------------------------------
+def endpoints_list(store: Store, args: argparse.Namespace) -> None:
+    configs = EndpointStore(store)
+    rows = []
+    for name in configs.names():
+        config = configs.current(name)
+        server = local.running(store, name)
+        rows.append({
+            "name": name,
+            "variants": ", ".join(f"{v.name}={v.model_group}:{v.model_version}@{v.weight:g}"
+                                  for v in config.variants),
+            "config": config.number,
+            "url": server.url if server else "(stopped)",
+        })  # fmt: skip
+    print(_table(rows, ["name", "variants", "config", "url"]))
+
+
+def endpoints_describe(store: Store, args: argparse.Namespace) -> None:
+    configs = EndpointStore(store)
+    server = local.running(store, args.name)
+    _print_json({
+        "endpoint": args.name,
+        "config": configs.current(args.name).model_dump(),
+        "history": [{"number": c.number, "created_at": c.created_at, "reason": c.reason}
+                    for c in configs.history(args.name)],
+        "server": {"url": server.url, "pid": server.pid, "started_at": server.started_at,
+                   "log": str(server.log)} if server else None,
+    })  # fmt: skip
+
+
+def endpoints_start(store: Store, args: argparse.Namespace) -> None:
+    server = local.start(store, args.name, args.host, args.port)
+    print(f"endpoint {args.name} serving at {server.url} (pid {server.pid}, log {server.log})")
+
+
+def endpoints_delete(store: Store, args: argparse.Namespace) -> None:
+    from flows.deployment import delete
+
+    was_running = delete(store, args.name)
+    print(f"endpoint {args.name} deleted" + (" (server stopped)" if was_running else ""))
+
+
+def endpoints_logs(store: Store, args: argparse.Namespace) -> None:
+    from serving.endpoint import runtime_dir
+
+    path = runtime_dir(store, args.name) / "server.log"
+    if not path.exists():
+        raise ServingError(f"no server log for endpoint {args.name!r} on this machine")
+    print(path.read_text(errors="replace"), end="")
+
+
+def endpoints_invoke(store: Store, args: argparse.Namespace) -> None:
+    server = local.running(store, args.name)
+    if server is None:
+        raise ServingError(f"endpoint {args.name!r} is not running here; start it with "
+                           f"'skiff endpoints start {args.name}'")  # fmt: skip
+    body = sys.stdin.buffer.read() if args.body == "-" else args.body.encode()
+    with EndpointClient(server.url) as client:
+        response = client.invoke(body, args.content_type, args.accept, args.target_variant)
+    print(response.text, end="" if response.text.endswith("\n") else "\n")
+    if response.status_code != 200:
+        raise ServingError(f"the endpoint answered {response.status_code}")
+
+
 # -- parser ------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -164,6 +233,29 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--reason", default="", help="why, for the record")
             cmd.add_argument("--by", default=getpass.getuser(), help="who (default: you)")
         cmd.set_defaults(func=func)
+
+    endpoints = areas.add_parser("endpoints", help="model endpoints").add_subparsers(
+        dest="cmd", required=True
+    )
+    endpoints.add_parser("list", help="list endpoints").set_defaults(func=endpoints_list)
+    for name, func, text in [
+        ("describe", endpoints_describe, "config, history and server"),
+        ("start", endpoints_start, "start its server from the stored config"),
+        ("delete", endpoints_delete, "stop its server and retire it"),
+        ("logs", endpoints_logs, "print its server's log"),
+        ("invoke", endpoints_invoke, "send one request"),
+    ]:
+        cmd = endpoints.add_parser(name, help=text)
+        cmd.add_argument("name", help="endpoint name")
+        cmd.set_defaults(func=func)
+        if name == "start":
+            cmd.add_argument("--host", default="127.0.0.1")
+            cmd.add_argument("--port", type=int, default=0, help="0: a free port")
+        if name == "invoke":
+            cmd.add_argument("--body", required=True, help="request body ('-': standard input)")
+            cmd.add_argument("--content-type", default="application/json")
+            cmd.add_argument("--accept", default=None)
+            cmd.add_argument("--target-variant", default=None)
     return parser
 
 

@@ -20,7 +20,7 @@ from algorithms.store import DEFAULT_STORE
 from algorithms.xgboost_params import XGBoostHyperparameters, describe_range
 from flows.data import UCI_URL
 
-Step = Literal["download", "clean", "split", "upload", "train", "register"]
+Step = Literal["download", "clean", "split", "upload", "train", "register", "deploy", "evaluate"]
 STEPS: tuple[str, ...] = get_args(Step)
 
 
@@ -74,7 +74,16 @@ class PipelineConfig(BaseModel):
         description="approve a version automatically when its validation AUC reaches this "
         "(none: always wait for 'skiff models approve')",
     )
-    until: Step = Field("register", description="stop after this step")
+    endpoint_name: str = Field("bank-marketing", description="endpoint to deploy to")
+    host: str = Field("127.0.0.1", description="address the endpoint listens on")
+    port: int = Field(
+        0, ge=0, le=65535, description="endpoint port (0: a free one; kept while it runs)"
+    )
+    delete_endpoint: bool = Field(False, description="stop and delete the endpoint at the end")
+    eval_batch_size: int = Field(
+        1000, ge=1, le=100_000, description="rows per evaluation request (1: record by record)"
+    )
+    until: Step = Field("evaluate", description="stop after this step")
 
     def training_hyperparameters(self) -> dict[str, Any]:
         if self.algorithm == "xgboost":

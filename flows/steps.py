@@ -9,12 +9,18 @@ from typing import Any
 
 import pandas as pd
 from prefect import task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 
 from algorithms.jobs import JobStatus
 from algorithms.schema import FeatureSchema
 from algorithms.store import Store
-from flows import bank, data, datasets, registration, training
+from flows import bank, data, datasets, deployment, evaluation, registration, training
 from flows.config import PipelineConfig
 from serving.registry import ModelVersion
 
@@ -69,3 +75,49 @@ def train(config: PipelineConfig, dataset: datasets.Dataset) -> JobStatus:
 @_step(name="register")
 def register(store: str, group: str, job: str, threshold: float | None) -> ModelVersion:
     return registration.register(Store(store), group, job, threshold)
+
+
+@_step(name="deploy")
+def deploy(store: str, endpoint: str, group: str, version: int, host: str, port: int) -> dict:
+    return deployment.deploy(Store(store), endpoint, group, version, host, port).as_dict()
+
+
+@_step(name="evaluate")
+def evaluate(store: str, dataset: datasets.Dataset, endpoint_url: str, run_key: str,
+             batch_size: int) -> dict[str, Any]:  # fmt: skip
+    progress_id = create_progress_artifact(0.0, description="test rows scored by the endpoint")
+
+    def progress(done: float) -> None:
+        if progress_id:
+            update_progress_artifact(progress_id, 100 * done)
+
+    result = evaluation.evaluate(Store(store), dataset, endpoint_url, run_key, batch_size, progress)
+    metrics = result["metrics"]
+    create_table_artifact(
+        key="bank-marketing-test-metrics",
+        table=[{"metric": k, "value": round(v, 6)} for k, v in metrics.items()],
+        description="Test split through the endpoint, cutoff 0.5",
+    )
+    create_markdown_artifact(key="bank-marketing-evaluation", markdown=evaluation_markdown(result))
+    return result
+
+
+def evaluation_markdown(result: dict[str, Any]) -> str:
+    m = result["metrics"]
+    return "\n".join([
+        f"# Evaluation of {result['endpoint_url']}",
+        f"{result['rows']} test rows in {result['seconds']:.1f} s "
+        f"({result['batch_size']} rows per request).",
+        "",
+        "| AUC | error rate | precision | recall |",
+        "|---|---|---|---|",
+        f"| {m['auc']:.4f} | {m['error_rate']:.4f} | {m['precision']:.4f} | {m['recall']:.4f} |",
+        "",
+        "| | predicted yes | predicted no |",
+        "|---|---|---|",
+        f"| **actual yes** | {m['true_positives']} | {m['false_negatives']} |",
+        f"| **actual no** | {m['false_positives']} | {m['true_negatives']} |",
+        "",
+        f"Plots: {result['plots']['roc.png']}, {result['plots']['precision-recall.png']}",
+        f"Details: {result['url']}",
+    ])  # fmt: skip

@@ -13,3 +13,27 @@ class RegistryError(ServingError):
 
 class VersionNotFound(RegistryError):
     status_code = 404
+
+
+class EndpointNotFound(ServingError):
+    status_code = 404
+
+
+class BadRequest(ServingError):
+    """The request is malformed; the message names what is wrong."""
+
+    status_code = 400
+
+
+class UnsupportedMediaType(BadRequest):
+    status_code = 415
+
+
+class PayloadTooLarge(BadRequest):
+    status_code = 413
+
+
+class ModelLoadError(ServingError):
+    """A model could not be loaded or failed its warm-up; the old config keeps serving."""
+
+    status_code = 500

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -42,6 +44,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def runtime_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Endpoint pids, URLs and logs go to a temp folder; no test may leave a server running."""
+    folder = tmp_path_factory.mktemp("runtime")
+    os.environ["SKIFF_RUNTIME"] = str(folder)
+    yield folder
+    leftovers = []
+    for state in folder.glob("endpoints/*/state.json"):
+        pid = json.loads(state.read_text())["pid"]
+        try:
+            os.kill(pid, signal.SIGKILL)
+            leftovers.append(state.parent.name)
+        except ProcessLookupError:
+            pass
+    assert not leftovers, f"tests left endpoint servers running: {leftovers}"
 
 
 @pytest.fixture(scope="session")

@@ -7,12 +7,16 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import httpx
 import pytest
 
 from algorithms.jobs import JobStore
 from algorithms.store import Store
 from flows.bank_marketing import bank_marketing, main
+from flows.cli import main as cli
+from serving.endpoint import EndpointStore
 from serving.registry import Approval, ModelRegistry
 from tests.conftest import ROOT
 
@@ -24,9 +28,49 @@ def source(http_root) -> str:
     return f"{http_root[1]}/bank-additional.zip"
 
 
-def test_flow_download_to_register_then_rerun(prefect_server, source, tmp_path):
+def test_end_to_end_all_eight_steps(prefect_server, source, tmp_path):
+    """download → ... → evaluate in a process of its own; the endpoint outlives that process."""
+    store_url, summary_file = str(tmp_path / "store"), tmp_path / "summary.json"
+    env = os.environ | {"PREFECT_API_URL": prefect_server, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "flows.bank_marketing", "--source", source, "--sha256", SHA,
+         "--store", store_url, "--summary-json", str(summary_file)],
+        env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(summary_file.read_text())
+    metrics = summary["metrics"]
+    assert metrics["auc"] >= 0.79 and metrics["error_rate"] <= 0.105, metrics
+    assert 0 < metrics["recall"] < 1 and 0 < metrics["precision"] < 1
+    assert f"curl -s {summary['endpoint_url']}/invocations" in proc.stdout
+    store = Store(store_url)
+    evaluation = json.loads(Path(summary["evaluation_url"]).read_text())
+    assert evaluation["rows"] == 4119 and evaluation["metrics"]["auc"] == metrics["auc"]
+    for png in evaluation["plots"].values():
+        assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        keys = ["bank-marketing-test-metrics", "bank-marketing-evaluation"]
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
+        )
+    assert {a.key for a in found} == set(keys)
+
+    # The flow's process has ended; its endpoint still answers, until deleted.
+    url = summary["endpoint_url"]
+    assert httpx.get(f"{url}/ping").status_code == 200
+    assert cli(["--store", store_url, "endpoints", "delete", "bank-marketing"]) == 0
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/ping")
+    assert not EndpointStore(store).exists("bank-marketing")
+
+
+def test_flow_until_register_then_rerun(prefect_server, source, tmp_path):
     store_url = str(tmp_path / "store")
-    first = bank_marketing(source=source, sha256=SHA, store=store_url)
+    first = bank_marketing(source=source, sha256=SHA, store=store_url, until="register")
     assert first["job_status"] == "Completed"
     assert first["model_version"] == 1 and first["approval_status"] == "Approved"
     assert first["metrics"]["validation_auc"] > 0.78
@@ -40,7 +84,7 @@ def test_flow_download_to_register_then_rerun(prefect_server, source, tmp_path):
 
     # Same inputs: the dataset is found and reused, training is deterministic, so registering
     # its model again returns the existing version instead of adding a duplicate.
-    second = bank_marketing(source=source, sha256=SHA, store=store_url)
+    second = bank_marketing(source=source, sha256=SHA, store=store_url, until="register")
     assert second["dataset_id"] == first["dataset_id"]
     assert store.read_json(f"datasets/{first['dataset_id']}/manifest.json") == manifest
     assert second["job_name"] != first["job_name"]
@@ -75,10 +119,20 @@ def test_failed_training_fails_the_run_and_says_why(prefect_server, source, tmp_
     assert ModelRegistry(Store(str(tmp_path / "store"))).versions("bank-marketing") == []
 
 
-def test_pending_approval_below_threshold(prefect_server, source, tmp_path):
-    summary = bank_marketing(source=source, store=str(tmp_path / "s"), approval_threshold=0.99,
-                             until="register")  # fmt: skip
+def test_pending_version_is_registered_but_not_deployed(prefect_server, source, tmp_path):
+    summary = bank_marketing(source=source, store=str(tmp_path / "s"), approval_threshold=0.99)
     assert summary["approval_status"] == Approval.PENDING
+    assert "not deployed; approve it with 'skiff models approve'" in summary["not_deployed"]
+    assert "endpoint_url" not in summary
+    assert not EndpointStore(Store(str(tmp_path / "s"))).exists("bank-marketing")
+
+
+def test_delete_endpoint_at_the_end_of_the_run(prefect_server, source, tmp_path):
+    summary = bank_marketing(source=source, store=str(tmp_path / "s"), delete_endpoint=True,
+                             eval_batch_size=5000)  # fmt: skip
+    assert summary["endpoint_deleted"] and summary["metrics"]["auc"] >= 0.79
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{summary['endpoint_url']}/ping")
 
 
 def test_checksum_mismatch_fails_with_a_clear_error(prefect_server, source, tmp_path, capsys):

@@ -1,0 +1,205 @@
+"""The endpoint's ASGI app: SageMaker's container contract over a swappable routing table.
+
+The table (variants, weights, loaded models) is one immutable object. A poller reads the
+stored config; when it changes, the new models are loaded and warmed up off the request path,
+then the table is replaced in one assignment. Requests in flight finish on the table they
+started with; a config that fails to load leaves the old table serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import numpy as np
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from algorithms.errors import NotFoundError
+from algorithms.store import Store
+from serving.endpoint import EndpointConfig, EndpointStore, Variant
+from serving.errors import BadRequest, PayloadTooLarge, ServingError
+from serving.models import LoadedModel, load_model
+from serving.parsing import CSV_TYPES, media_type, parse_csv, parse_json
+
+logger = logging.getLogger(__name__)
+TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
+INVOKED_VARIANT = "X-Amzn-Invoked-Production-Variant"
+CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+THREAD_ROWS = 256  # bigger batches predict in a worker thread, off the event loop
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    config: EndpointConfig
+    models: dict[str, LoadedModel]  # variant name → model
+    _cumulative: list[float] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, config: EndpointConfig, models: dict[str, LoadedModel]) -> RoutingTable:
+        weights = np.cumsum([v.weight for v in config.variants])
+        return cls(config, models, list(weights / weights[-1]))
+
+    def pick(self, target: str | None) -> tuple[Variant, LoadedModel]:
+        if target:
+            for variant in self.config.variants:
+                if variant.name == target:
+                    return variant, self.models[variant.name]
+            names = ", ".join(v.name for v in self.config.variants)
+            raise BadRequest(f"unknown target variant {target!r}; variants: {names}")
+        r = random.random()
+        for variant, edge in zip(self.config.variants, self._cumulative, strict=True):
+            if r < edge:
+                return variant, self.models[variant.name]
+        variant = self.config.variants[-1]
+        return variant, self.models[variant.name]
+
+
+class EndpointState:
+    """What one server process holds: the live table and the poller's view of the config."""
+
+    def __init__(self, store: Store, endpoint: str, max_body: int):
+        self.store, self.endpoint, self.max_body = store, endpoint, max_body
+        self.configs = EndpointStore(store)
+        self.table: RoutingTable | None = None
+        self.last_error: str | None = None
+        self.failed_number: int | None = None
+        self._seen: bytes | None = None
+        self._cache: dict[tuple[str, int], LoadedModel] = {}
+
+    def refresh(self) -> bool:
+        """Load the stored config if it changed; return True if the table was swapped."""
+        try:
+            raw = self.store.read_bytes(f"endpoints/{self.endpoint}/config.json")
+        except NotFoundError:
+            return False
+        if raw == self._seen:
+            return False
+        self._seen = raw
+        config = EndpointConfig.model_validate_json(raw)
+        try:
+            models = {v.name: self._load(v) for v in config.variants}
+        except ServingError as exc:
+            self.last_error, self.failed_number = str(exc), config.number
+            logger.error("config %d not applied, still serving the old one: %s", config.number, exc)
+            return False
+        self.table = RoutingTable.build(config, models)  # the swap: one assignment
+        self.last_error, self.failed_number = None, None
+        live = {(v.model_group, v.model_version) for v in config.variants}
+        self._cache = {k: m for k, m in self._cache.items() if k in live}
+        logger.info("serving config %d: %s", config.number,
+                    ", ".join(f"{v.name}={v.weight:g}" for v in config.variants))  # fmt: skip
+        return True
+
+    def _load(self, variant: Variant) -> LoadedModel:
+        key = (variant.model_group, variant.model_version)
+        if key not in self._cache:
+            started = time.perf_counter()
+            self._cache[key] = load_model(self.store, *key)
+            logger.info("loaded %s v%d in %.0f ms", *key, 1000 * (time.perf_counter() - started))
+        return self._cache[key]
+
+
+def _error(exc: Exception) -> JSONResponse:
+    status = exc.status_code if isinstance(exc, ServingError) else 500
+    if status >= 500:
+        logger.exception("request failed")
+    return JSONResponse({"error": str(exc), "status": status}, status_code=status)
+
+
+def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
+               max_body: int = 6 * 1024 * 1024) -> Starlette:  # fmt: skip
+    """The endpoint's app. ``max_body`` defaults to SageMaker's 6 MB payload limit."""
+    state = EndpointState(store, endpoint, max_body)
+
+    async def poll() -> None:
+        while True:
+            try:
+                await run_in_threadpool(state.refresh)
+            except Exception as exc:  # never let the poller die: the server must stay up
+                state.last_error = f"{type(exc).__name__}: {exc}"
+                logger.exception("config poll failed")
+            await asyncio.sleep(poll_interval)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(poll())
+        yield
+        task.cancel()
+
+    async def ping(request: Request) -> Response:
+        if state.table is None:
+            return JSONResponse({"status": "loading", "error": state.last_error}, status_code=503)
+        return Response(status_code=200)
+
+    async def status(request: Request) -> Response:
+        table = state.table
+        return JSONResponse({
+            "endpoint": endpoint,
+            "config_number": table.config.number if table else None,
+            "variants": [v.model_dump() for v in table.config.variants] if table else [],
+            "last_error": state.last_error,
+            "failed_config_number": state.failed_number,
+        })  # fmt: skip
+
+    async def invocations(request: Request) -> Response:
+        try:
+            name = request.path_params.get("endpoint")
+            if name is not None and name != endpoint:
+                return JSONResponse({"error": f"no endpoint named {name!r} here; this is "
+                                     f"{endpoint!r}", "status": 404}, status_code=404)  # fmt: skip
+            table = state.table
+            if table is None:
+                return JSONResponse({"error": "no model loaded yet", "status": 503}, 503)
+            kind = media_type(request.headers.get("content-type"))
+            body = await _read_body(request, state.max_body)
+            variant, model = table.pick(request.headers.get(TARGET_VARIANT))
+            if kind in CSV_TYPES:
+                rows = parse_csv(body, model.n_features)
+            else:
+                rows = parse_json(body, model.n_features, model.schema)
+            if len(rows) >= THREAD_ROWS:
+                scores = await run_in_threadpool(model.predict, rows)
+            else:
+                scores = model.predict(rows)
+        except Exception as exc:
+            return _error(exc)
+        headers = {INVOKED_VARIANT: variant.name}
+        if CUSTOM_ATTRIBUTES.lower() in request.headers:
+            headers[CUSTOM_ATTRIBUTES] = request.headers[CUSTOM_ATTRIBUTES]
+        accept = request.headers.get("accept", "")
+        if "text/csv" in accept or (kind in CSV_TYPES and "json" not in accept):
+            text = "\n".join(f"{s:.6g}" for s in scores) + "\n"
+            return Response(text, media_type="text/csv", headers=headers)
+        return JSONResponse({"predictions": [float(s) for s in scores]}, headers=headers)
+
+    return Starlette(
+        routes=[
+            Route("/ping", ping, methods=["GET"]),
+            Route("/invocations", invocations, methods=["POST"]),
+            Route("/endpoints/{endpoint}/invocations", invocations, methods=["POST"]),
+            Route("/skiff/status", status, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {declared} bytes exceeds the {limit}-byte limit")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body exceeds the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)

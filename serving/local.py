@@ -1,0 +1,160 @@
+"""Endpoint servers on this machine: start one detached, find it, stop it.
+
+A server runs in its own session with its output in a log file under the runtime folder, so
+it outlives the flow run that started it (a cancelled Prefect run kills its process group) and
+never holds a caller's stdout open. Its pid and URL live in the runtime folder, never in the
+store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from algorithms.store import Store
+from serving.endpoint import EndpointStore, runtime_dir, runtime_root
+from serving.errors import ServingError
+
+
+@dataclass(frozen=True)
+class RunningEndpoint:
+    name: str
+    url: str
+    pid: int
+    log: Path
+    started_at: str
+
+
+def _alive(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)  # reap it if it is our own exited child
+        if done:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running(store: Store, name: str) -> RunningEndpoint | None:
+    """The server of endpoint ``name`` if one runs on this machine."""
+    folder = runtime_dir(store, name)
+    try:
+        state = json.loads((folder / "state.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if not _alive(state["pid"]):
+        return None
+    return RunningEndpoint(name, state["url"], state["pid"], folder / "server.log",
+                           state["started_at"])  # fmt: skip
+
+
+def running_all(store: Store) -> list[RunningEndpoint]:
+    store_id = runtime_dir(store, "x").name.rsplit("-", 1)[1]
+    names = {p.name.rsplit("-", 1)[0] for p in (runtime_root() / "endpoints").glob(f"*-{store_id}")}
+    found = (running(store, n) for n in sorted(names))
+    return [r for r in found if r is not None]
+
+
+def start(store: Store, name: str, host: str = "127.0.0.1", port: int = 0,
+          timeout: float = 60.0, poll_interval: float = 0.5) -> RunningEndpoint:  # fmt: skip
+    """Start the server of a stored endpoint (or return the one already running).
+
+    Raises:
+        EndpointNotFound: no config is stored under ``name``.
+        ServingError: the server did not become ready; the message holds its log's tail.
+    """
+    EndpointStore(store).current(name)  # must exist: start brings back a stored endpoint
+    if (existing := running(store, name)) is not None:
+        return existing
+    folder = runtime_dir(store, name)
+    folder.mkdir(parents=True, exist_ok=True)
+    log_path, state_path = folder / "server.log", folder / "state.json"
+    state_path.unlink(missing_ok=True)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "serving.server", "--store", store.root, "--endpoint", name,
+             "--host", host, "--port", str(port), "--state-file", str(state_path),
+             "--poll-interval", str(poll_interval)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServingError(f"endpoint {name!r} failed to start: {_tail(log_path)}")
+        endpoint = running(store, name)
+        status = _status(endpoint.url) if endpoint is not None else {}
+        if status.get("config_number") is not None:
+            return endpoint  # type: ignore[return-value]
+        if status.get("failed_config_number") is not None:
+            stop(store, name)
+            raise ServingError(
+                f"endpoint {name!r} cannot serve its config "
+                f"{status['failed_config_number']}: {status['last_error']}"
+            )
+        time.sleep(0.1)
+    stop(store, name)
+    raise ServingError(f"endpoint {name!r} not ready after {timeout:g} s: {_tail(log_path)}")
+
+
+def _status(url: str) -> dict:
+    try:
+        return httpx.get(f"{url}/skiff/status", timeout=5).json()
+    except (httpx.HTTPError, ValueError):
+        return {}
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return " | ".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def stop(store: Store, name: str, timeout: float = 20.0) -> bool:
+    """Stop the endpoint's server if it runs; return whether one was running."""
+    endpoint = running(store, name)
+    if endpoint is None:
+        return False
+    os.kill(endpoint.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(endpoint.pid):
+        if time.monotonic() > deadline:
+            os.kill(endpoint.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+        time.sleep(0.05)
+    (runtime_dir(store, name) / "state.json").unlink(missing_ok=True)
+    return True
+
+
+def wait_for_config(endpoint: RunningEndpoint, number: int, timeout: float = 60.0) -> None:
+    """Wait until the server serves config ``number``.
+
+    Raises:
+        ServingError: the server could not apply it (its reason), or did not in time.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = _status(endpoint.url)
+        if (status.get("config_number") or 0) >= number:
+            return
+        if status.get("failed_config_number") == number:
+            raise ServingError(f"endpoint {endpoint.name!r} rejected config {number}: "
+                               f"{status['last_error']}")  # fmt: skip
+        time.sleep(0.05)
+    raise ServingError(f"endpoint {endpoint.name!r} did not apply config {number} in {timeout:g} s")

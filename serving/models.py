@@ -1,0 +1,63 @@
+"""Registered model versions loaded for serving: predictor, features and schema, warmed up."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import fsspec
+import numpy as np
+
+from algorithms.errors import SkiffError
+from algorithms.registry import resolve_predictor
+from algorithms.schema import FeatureSchema
+from algorithms.store import Store
+from serving.errors import BadRequest, ModelLoadError
+from serving.registry import ModelRegistry, ModelVersion
+
+
+@dataclass
+class LoadedModel:
+    version: ModelVersion
+    predictor: Any
+    schema: FeatureSchema | None
+
+    @property
+    def n_features(self) -> int:
+        return len(self.version.features)
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        if rows.shape[1] != self.n_features:
+            raise BadRequest(f"expected {self.n_features} features per row, got {rows.shape[1]}")
+        return np.asarray(self.predictor.predict(rows), dtype=np.float64)
+
+
+def load_model(store: Store, group: str, version: int) -> LoadedModel:
+    """Load a registry version, check its artifact's checksum, and warm it up with one predict.
+
+    Raises:
+        ModelLoadError: the version is missing, the file is corrupt, or the warm-up fails.
+    """
+    try:
+        mv = ModelRegistry(store).get(group, version)
+        with fsspec.open(mv.artifact_url, "rb", **store.storage_options) as f:
+            data = f.read()
+        if hashlib.sha256(data).hexdigest() != mv.artifact_sha256:
+            raise ModelLoadError(f"{mv.artifact_url} does not match its registered checksum")
+        with tempfile.TemporaryDirectory(prefix="skiff-model-") as tmp:
+            path = Path(tmp) / PurePosixPath(mv.artifact_url).name
+            path.write_bytes(data)
+            predictor = resolve_predictor(mv.predictor).load(path)
+        schema = FeatureSchema.model_validate(mv.feature_schema) if mv.feature_schema else None
+        model = LoadedModel(mv, predictor, schema)
+        warm = model.predict(np.zeros((1, model.n_features), dtype=np.float32))
+        if warm.shape != (1,) or not np.isfinite(warm).all():
+            raise ModelLoadError(f"warm-up predict returned {warm!r}, not one finite score")
+    except ModelLoadError:
+        raise
+    except (SkiffError, OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot load {group} version {version}: {exc}") from exc
+    return model

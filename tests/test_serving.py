@@ -1,0 +1,290 @@
+"""The endpoint server, run for real as a detached process on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from algorithms.store import Store
+from flows.deployment import NotApproved, delete, deploy
+from serving import local
+from serving.endpoint import EndpointConfig, EndpointStore, Variant
+from serving.errors import ServingError
+from tests.conftest import wait_for
+from tests.serving_fixtures import bank_channels, raw_records, train_and_register
+
+ENDPOINT = "bank-test"
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, csv_bytes):
+    """A store with versions 1 and 2 approved (different models) and version 3 pending."""
+    store = Store(str(tmp_path_factory.mktemp("serving") / "store"))
+    store.ensure_layout()
+    channels, schema, features = bank_channels(store, csv_bytes)
+    v1 = train_and_register(store, channels, schema, features, "m1", max_depth=3)
+    v2 = train_and_register(store, channels, schema, features, "m2", eta=0.5, gamma=0)
+    v3 = train_and_register(store, channels, schema, features, "m3", threshold=1.0, eta=0.1)
+    assert [v.version for v in (v1, v2, v3)] == [1, 2, 3]
+    test = pd.read_parquet(channels["validation"])
+    return store, features, test
+
+
+@pytest.fixture(scope="module")
+def endpoint(models):
+    store = models[0]
+    deployed = deploy(store, ENDPOINT, "bank-marketing", 1)
+    yield deployed.endpoint_url
+    delete(store, ENDPOINT)
+
+
+def post(url: str, body: bytes | str, content_type: str = "text/csv", **headers) -> httpx.Response:
+    return httpx.post(f"{url}/invocations", content=body,
+                      headers={"Content-Type": content_type, **headers}, timeout=30)  # fmt: skip
+
+
+def csv_rows(frame: pd.DataFrame, features: list[str]) -> str:
+    return frame[features].to_csv(header=False, index=False)
+
+
+def test_ping_and_single_csv_row(endpoint, models):
+    _, features, test = models
+    assert httpx.get(f"{endpoint}/ping").status_code == 200
+    r = post(endpoint, csv_rows(test[:1], features))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert 0 < float(r.text) < 1
+    assert r.headers["x-amzn-invoked-production-variant"] == "v1"
+
+
+def test_batch_csv_and_json_agree(endpoint, models):
+    _, features, test = models
+    batch = test[:500]
+    csv_scores = np.array(post(endpoint, csv_rows(batch, features)).text.split(), dtype=float)
+    body = json.dumps({"instances": batch[features].to_numpy().tolist()})
+    json_scores = np.array(post(endpoint, body, "application/json").json()["predictions"])
+    assert len(csv_scores) == 500
+    np.testing.assert_allclose(csv_scores, json_scores, rtol=1e-5)
+
+
+def test_raw_records_are_encoded_with_the_saved_schema(endpoint, models, csv_bytes):
+    _, features, _ = models
+    records = raw_records(csv_bytes, 20)
+    from flows.bank import CleanOptions, feature_schema
+
+    encoded = feature_schema(CleanOptions()).encode(records)[features]
+    by_rows = post(endpoint, csv_rows(encoded, features)).text.split()
+    payload = {"instances": json.loads(records.drop(columns=["y"]).to_json(orient="records"))}
+    by_records = post(endpoint, json.dumps(payload), "application/json").json()["predictions"]
+    np.testing.assert_allclose(np.array(by_rows, dtype=float), by_records, rtol=1e-5)
+    one = post(endpoint, json.dumps(payload["instances"][0]), "application/json")
+    assert one.status_code == 200 and len(one.json()["predictions"]) == 1
+
+
+def test_sagemaker_path_headers_and_boto3(endpoint, models, monkeypatch):
+    _, features, test = models
+    r = httpx.post(f"{endpoint}/endpoints/{ENDPOINT}/invocations",
+                   content=csv_rows(test[:2], features),
+                   headers={"Content-Type": "text/csv",
+                            "X-Amzn-SageMaker-Custom-Attributes": "trace=42"})  # fmt: skip
+    assert r.status_code == 200 and len(r.text.split()) == 2
+    assert r.headers["x-amzn-sagemaker-custom-attributes"] == "trace=42"
+    wrong = httpx.post(f"{endpoint}/endpoints/other/invocations", content="1",
+                       headers={"Content-Type": "text/csv"})  # fmt: skip
+    assert wrong.status_code == 404 and "no endpoint named 'other'" in wrong.json()["error"]
+
+    import boto3
+
+    for k, v in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+                 "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
+        monkeypatch.setenv(k, v)
+    runtime = boto3.client("sagemaker-runtime", endpoint_url=endpoint)
+    answer = runtime.invoke_endpoint(EndpointName=ENDPOINT, ContentType="text/csv",
+                                     Body=csv_rows(test[:3], features))  # fmt: skip
+    assert len(answer["Body"].read().split()) == 3
+    assert answer["InvokedProductionVariant"] == "v1"
+
+
+def _bad_requests(n: int) -> list[tuple[str, bytes | str, str, int, str]]:
+    row = ["1"] * n
+    with_field = lambda i, v: ",".join([*row[:i], v, *row[i + 1 :]])  # noqa: E731
+    return [
+        ("bad csv", with_field(4, "abc"), "text/csv", 400, "row 1, column 5: 'abc' is not a number"),
+        ("too many", ",".join([*row, "1"]), "text/csv", 400, f"expected {n} features, got {n + 1}"),
+        ("too few", ",".join(row[:3]), "text/csv", 400, f"expected {n} features, got 3"),
+        ("second row", ",".join(row) + "\n" + ",".join(row[:-1]), "text/csv", 400, "row 2: expected"),
+        ("nan", with_field(0, "nan"), "text/csv", 400, "row 1, column 1: 'nan' is not a finite"),
+        ("inf", with_field(2, "-inf"), "text/csv", 400, "row 1, column 3: '-inf' is not a finite"),
+        ("huge", with_field(1, "1e39"), "text/csv", 400, "row 1, column 2: '1e39' is not a finite float32"),
+        ("big batch nan", "\n".join([",".join(row)] * 99 + [with_field(5, "inf")]), "text/csv", 400,
+         "row 100, column 6: 'inf'"),
+        ("empty", b"", "text/csv", 400, "empty request body"),
+        ("not utf-8", b"\xff\xfe", "text/csv", 400, "not UTF-8"),
+        ("invalid json", "{nope", "application/json", 400, "invalid JSON"),
+        ("json nan", json.dumps({"instances": [[float("nan")] * n]}), "application/json", 400,
+         "row 1, column 1: nan is not a finite"),
+        ("json string", json.dumps({"instances": [["a"] * n]}), "application/json", 400,
+         "row 1, column 1: 'a' is not a number"),
+        ("json shape", json.dumps({"instances": 3}), "application/json", 400, "expected {\"instances\""),
+        ("json mixed", json.dumps({"instances": [[1], {"a": 1}]}), "application/json", 400, "all be lists"),
+        ("unknown category", None, "application/json", 400,
+         "column 'job', row 1: unknown category 'astronaut'"),
+        ("missing column", json.dumps([{"age": 30}]), "application/json", 400, "missing column(s): job"),
+        ("content type", "1", "application/xml", 415, "unsupported content type 'application/xml'"),
+        ("no content type", "1", "", 415, "unsupported content type"),
+    ]  # fmt: skip
+
+
+def test_bad_requests_get_4xx_naming_the_problem_and_server_stays_up(endpoint, models, csv_bytes):
+    _, features, _ = models
+    record = json.loads(raw_records(csv_bytes, 1).drop(columns=["y"]).to_json(orient="records"))[0]
+    failures = []
+    for name, body, content_type, status, message in _bad_requests(len(features)):
+        if body is None:
+            body = json.dumps({"instances": [record | {"job": "astronaut"}]})
+        r = post(endpoint, body, content_type)
+        if r.status_code != status or message not in r.json().get("error", ""):
+            failures.append((name, r.status_code, r.text))
+    assert not failures
+    assert httpx.get(f"{endpoint}/ping").status_code == 200
+
+
+def test_oversized_body_is_413(endpoint):
+    r = post(endpoint, b"1," * (3_500_000))  # 7 MB, over SageMaker's 6 MB limit
+    assert r.status_code == 413 and "exceeds the" in r.json()["error"]
+    assert httpx.get(f"{endpoint}/ping").status_code == 200
+
+
+def test_unknown_target_variant_names_the_variants(endpoint):
+    r = post(endpoint, "1", **{"X-Amzn-SageMaker-Target-Variant": "v9"})
+    assert r.status_code == 400 and r.json()["error"] == "unknown target variant 'v9'; variants: v1"
+
+
+def test_pending_version_is_not_deployed(models):
+    with pytest.raises(
+        NotApproved, match="version 3 is PendingManualApproval, so it is not deployed"
+    ):
+        deploy(models[0], "never", "bank-marketing", 3)
+    assert not EndpointStore(models[0]).exists("never")
+
+
+class Load:
+    """Requests in a loop from several threads, counting answers by status and variant."""
+
+    def __init__(self, url: str, body: str, threads: int = 4):
+        self.url, self.body, self.stop = url, body, threading.Event()
+        self.counts: Counter = Counter()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run) for _ in range(threads)]
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            while not self.stop.is_set():
+                try:
+                    r = client.post("/invocations", content=self.body,
+                                    headers={"Content-Type": "text/csv"})  # fmt: skip
+                    key = (r.status_code, r.headers.get("x-amzn-invoked-production-variant"))
+                except httpx.HTTPError as exc:
+                    key = (type(exc).__name__, None)
+                with self.lock:
+                    self.counts[key] += 1
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=30)
+
+    def total(self) -> int:
+        with self.lock:
+            return sum(self.counts.values())
+
+
+def test_swap_under_load_has_zero_failures_and_bad_model_never_serves(models):
+    store, features, test = models
+    first = deploy(store, "swap", "bank-marketing", 1)
+    try:
+        with Load(first.endpoint_url, csv_rows(test[:1], features)) as load:
+            wait_for(lambda: load.total() > 50, 30, "requests to flow")
+            second = deploy(store, "swap", "bank-marketing", 2)
+            assert second.endpoint_url == first.endpoint_url  # same server: swapped in-process
+            seen = load.total()
+            wait_for(lambda: load.total() > seen + 50, 30, "requests after the swap")
+
+            # Corrupt version 1's artifact, then try to deploy it: the server refuses the new
+            # config, keeps serving version 2, and the stored config is rolled back.
+            artifact = Path(
+                store.read_json("registry/bank-marketing/1/version.json")["artifact_url"]
+            )
+            original = artifact.read_bytes()
+            artifact.write_bytes(b"corrupt")
+            try:
+                with pytest.raises(ServingError, match="does not match its registered checksum"):
+                    deploy(store, "swap", "bank-marketing", 1)
+            finally:
+                artifact.write_bytes(original)
+            seen = load.total()
+            wait_for(lambda: load.total() > seen + 50, 30, "requests after the failed update")
+        statuses = {status for status, _ in load.counts}
+        assert statuses == {200}, load.counts
+        assert load.counts[(200, "v1")] > 0 and load.counts[(200, "v2")] > 0
+        current = EndpointStore(store).current("swap")
+        assert [v.model_version for v in current.variants] == [2]
+        assert current.reason.startswith("rollback")
+        last = post(first.endpoint_url, csv_rows(test[:1], features))
+        assert last.headers["x-amzn-invoked-production-variant"] == "v2"
+    finally:
+        delete(store, "swap")
+
+
+def test_start_brings_a_stored_endpoint_back_and_delete_stops_it(models):
+    store, features, test = models
+    deployed = deploy(store, "reboot", "bank-marketing", 2)
+    server = local.running(store, "reboot")
+    assert local.stop(store, "reboot")  # as if the machine rebooted
+    with pytest.raises(ProcessLookupError):
+        __import__("os").kill(server.pid, 0)
+    back = local.start(store, "reboot", port=0)
+    r = post(back.url, csv_rows(test[:1], features))
+    assert r.headers["x-amzn-invoked-production-variant"] == "v2"
+    assert delete(store, "reboot")
+    assert local.running(store, "reboot") is None
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{back.url}/ping")
+    with pytest.raises(ServingError, match="no endpoint named 'reboot'"):
+        local.start(store, "reboot")
+    assert deployed.endpoint_name == "reboot"
+
+
+def test_concurrent_updates_are_serialised(store):
+    configs = EndpointStore(store)
+    configs.update("locked", lambda _: EndpointConfig(endpoint="locked", variants=[
+        Variant(name="v0", model_group="g", model_version=1)]))  # fmt: skip
+
+    def add(i: int):
+        def change(current: EndpointConfig | None) -> EndpointConfig:
+            time.sleep(0.01)  # widen the read-modify-write window
+            extra = Variant(name=f"v{i + 1}", model_group="g", model_version=1)
+            return current.model_copy(update={"variants": [*current.variants, extra]})
+
+        configs.update("locked", change)
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    final = configs.current("locked")
+    assert final.number == 9 and len(final.variants) == 9  # no update lost
+    assert [c.number for c in configs.history("locked")] == list(range(1, 10))
