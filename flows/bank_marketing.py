@@ -106,9 +106,15 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
     if done("register"):
         return summary
     if version.approval_status != Approval.APPROVED:
+        auc = version.metrics.get("validation_auc", float("nan"))
+        why = (
+            f" (validation AUC {auc:.4f} is below {config.approval_threshold})"
+            if config.approval_threshold is not None and auc < config.approval_threshold
+            else ""
+        )
         reason = (
-            f"version {version.version} is {version.approval_status} (validation AUC below "
-            f"{config.approval_threshold}): not deployed; approve it with 'skiff models approve'"
+            f"version {version.version} is {version.approval_status}{why}: not deployed; "
+            "approve it with 'skiff models approve'"
         )
         log.warning(reason)
         return summary | {"not_deployed": reason}
