@@ -191,6 +191,24 @@ def endpoints_invoke(store: Store, args: argparse.Namespace) -> None:
 
 
 # -- parser ------------------------------------------------------------------------------------
+Arg = tuple[tuple[str, ...], dict[str, Any]]
+Command = tuple[str, Callable[[Store, argparse.Namespace], None], str, list[Arg]]
+
+
+def _arg(*flags: str, **options: Any) -> Arg:
+    return flags, options
+
+
+def _area(areas: Any, name: str, text: str, commands: list[Command]) -> None:
+    """One command group (``skiff jobs ...``) from a table of (name, function, help, args)."""
+    group = areas.add_parser(name, help=text).add_subparsers(dest="cmd", required=True)
+    for command, func, command_help, arguments in commands:
+        parser = group.add_parser(command, help=command_help)
+        for flags, options in arguments:
+            parser.add_argument(*flags, **options)
+        parser.set_defaults(func=func)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skiff", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -201,61 +219,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="store root URL (default: $SKIFF_STORE or ./.skiff)",
     )
     areas = parser.add_subparsers(dest="area", required=True)
-
-    jobs = areas.add_parser("jobs", help="training jobs").add_subparsers(dest="cmd", required=True)
-    jobs.add_parser("list", help="list jobs").set_defaults(func=jobs_list)
-    for name, func, text in [
-        ("describe", jobs_describe, "show a job's spec and status"),
-        ("logs", jobs_logs, "print a job's training log"),
-        ("stop", jobs_stop, "ask a running job to stop"),
-    ]:
-        cmd = jobs.add_parser(name, help=text)
-        cmd.add_argument("name", help="job name")
-        cmd.set_defaults(func=func)
-        if name == "logs":
-            cmd.add_argument("-f", "--follow", action="store_true", help="follow until it ends")
-
-    models = areas.add_parser("models", help="registered model versions").add_subparsers(
-        dest="cmd", required=True
-    )
-    listing = models.add_parser("list", help="list versions")
-    listing.add_argument("--group", help="one model group (default: all)")
-    listing.set_defaults(func=models_list)
-    for name, func, text in [
-        ("describe", models_describe, "show a version"),
-        ("approve", _set_approval(Approval.APPROVED), "approve a version"),
-        ("reject", _set_approval(Approval.REJECTED), "reject a version"),
-    ]:
-        cmd = models.add_parser(name, help=text)
-        cmd.add_argument("version", type=int, help="version number")
-        cmd.add_argument("--group", default=DEFAULT_GROUP, help=f"default: {DEFAULT_GROUP}")
-        if name != "describe":
-            cmd.add_argument("--reason", default="", help="why, for the record")
-            cmd.add_argument("--by", default=getpass.getuser(), help="who (default: you)")
-        cmd.set_defaults(func=func)
-
-    endpoints = areas.add_parser("endpoints", help="model endpoints").add_subparsers(
-        dest="cmd", required=True
-    )
-    endpoints.add_parser("list", help="list endpoints").set_defaults(func=endpoints_list)
-    for name, func, text in [
-        ("describe", endpoints_describe, "config, history and server"),
-        ("start", endpoints_start, "start its server from the stored config"),
-        ("delete", endpoints_delete, "stop its server and retire it"),
-        ("logs", endpoints_logs, "print its server's log"),
-        ("invoke", endpoints_invoke, "send one request"),
-    ]:
-        cmd = endpoints.add_parser(name, help=text)
-        cmd.add_argument("name", help="endpoint name")
-        cmd.set_defaults(func=func)
-        if name == "start":
-            cmd.add_argument("--host", default="127.0.0.1")
-            cmd.add_argument("--port", type=int, default=0, help="0: a free port")
-        if name == "invoke":
-            cmd.add_argument("--body", required=True, help="request body ('-': standard input)")
-            cmd.add_argument("--content-type", default="application/json")
-            cmd.add_argument("--accept", default=None)
-            cmd.add_argument("--target-variant", default=None)
+    job = _arg("name", help="job name")
+    _area(areas, "jobs", "training jobs", [
+        ("list", jobs_list, "list jobs", []),
+        ("describe", jobs_describe, "show a job's spec and status", [job]),
+        ("logs", jobs_logs, "print a job's training log",
+         [job, _arg("-f", "--follow", action="store_true", help="follow until it ends")]),
+        ("stop", jobs_stop, "ask a running job to stop", [job]),
+    ])  # fmt: skip
+    version = [
+        _arg("version", type=int, help="version number"),
+        _arg("--group", default=DEFAULT_GROUP, help=f"default: {DEFAULT_GROUP}"),
+    ]
+    decision = [
+        _arg("--reason", default="", help="why, for the record"),
+        _arg("--by", default=getpass.getuser(), help="who (default: you)"),
+    ]
+    _area(areas, "models", "registered model versions", [
+        ("list", models_list, "list versions",
+         [_arg("--group", help="one model group (default: all)")]),
+        ("describe", models_describe, "show a version", version),
+        ("approve", _set_approval(Approval.APPROVED), "approve a version", version + decision),
+        ("reject", _set_approval(Approval.REJECTED), "reject a version", version + decision),
+    ])  # fmt: skip
+    endpoint = _arg("name", help="endpoint name")
+    _area(areas, "endpoints", "model endpoints", [
+        ("list", endpoints_list, "list endpoints", []),
+        ("describe", endpoints_describe, "config, history and server", [endpoint]),
+        ("start", endpoints_start, "start its server from the stored config",
+         [endpoint, _arg("--host", default="127.0.0.1"),
+          _arg("--port", type=int, default=0, help="0: a free port")]),
+        ("delete", endpoints_delete, "stop its server and retire it", [endpoint]),
+        ("logs", endpoints_logs, "print its server's log", [endpoint]),
+        ("invoke", endpoints_invoke, "send one request", [
+            endpoint, _arg("--body", required=True, help="request body ('-': standard input)"),
+            _arg("--content-type", default="application/json"), _arg("--accept"),
+            _arg("--target-variant")]),
+    ])  # fmt: skip
     return parser
 
 

@@ -288,3 +288,23 @@ def test_concurrent_updates_are_serialised(store):
     final = configs.current("locked")
     assert final.number == 9 and len(final.variants) == 9  # no update lost
     assert [c.number for c in configs.history("locked")] == list(range(1, 10))
+
+
+def test_skiff_endpoints_commands(endpoint, models, capsys):
+    from flows.cli import main as cli
+
+    store, features, test = models
+    args = ["--store", store.root, "endpoints"]
+    assert cli([*args, "list"]) == 0
+    assert endpoint in capsys.readouterr().out
+    assert cli([*args, "describe", ENDPOINT]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described["server"]["url"] == endpoint and described["config"]["variants"][0]["name"] == "v1"
+    body = json.dumps({"instances": test[features][:2].to_numpy().tolist()})
+    assert cli([*args, "invoke", ENDPOINT, "--body", body]) == 0
+    assert len(json.loads(capsys.readouterr().out)["predictions"]) == 2
+    assert cli([*args, "invoke", ENDPOINT, "--body", "[[1]]"]) == 1
+    captured = capsys.readouterr()
+    assert "expected" in captured.out and "answered 400" in captured.err
+    assert cli([*args, "logs", ENDPOINT]) == 0
+    assert "serving config 1: v1=1" in capsys.readouterr().out
