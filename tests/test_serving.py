@@ -308,3 +308,18 @@ def test_skiff_endpoints_commands(endpoint, models, capsys):
     assert "expected" in captured.out and "answered 400" in captured.err
     assert cli([*args, "logs", ENDPOINT]) == 0
     assert "serving config 1: v1=1" in capsys.readouterr().out
+
+
+def test_deploy_model_flow(prefect_server, models):
+    from flows.deploy_model import deploy_model
+
+    store, features, test = models
+    result = deploy_model(model_version=2, endpoint_name="from-flow", store=store.root)
+    try:
+        assert result["variant"] == "v2" and result["config_number"] == 1
+        r = post(result["endpoint_url"], csv_rows(test[:1], features))
+        assert r.headers["x-amzn-invoked-production-variant"] == "v2"
+        with pytest.raises(NotApproved, match="version 3 is PendingManualApproval"):
+            deploy_model(model_version=3, endpoint_name="from-flow", store=store.root)
+    finally:
+        delete(store, "from-flow")
