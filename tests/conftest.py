@@ -140,6 +140,9 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with temporary_settings(updates={PREFECT_API_URL: url}):
             yield url
     finally:
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=10)  # send queued logs while the server still listens
         os.environ.pop("PREFECT_API_URL", None)
         proc.terminate()
         try:
