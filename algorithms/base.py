@@ -19,10 +19,11 @@ Log = Callable[[str], None]
 
 @dataclass
 class TrainingData:
-    """The channels of a job, read into memory, with the label and feature columns named."""
+    """The channels of a job, read into memory (pandas), or onto a Dask cluster (dask
+    DataFrames, for ``train_distributed``), with the label and feature columns named."""
 
-    train: pd.DataFrame
-    validation: pd.DataFrame | None
+    train: pd.DataFrame | Any
+    validation: pd.DataFrame | Any | None
     label: str
     features: list[str]
 
@@ -66,6 +67,24 @@ class Algorithm(Protocol):
         self, data: TrainingData, hyperparameters: dict[str, Any], context: TrainingContext
     ) -> TrainedModel:
         """Train on ``data``, write the model into ``context.output_dir`` and describe it."""
+        ...
+
+
+@runtime_checkable
+class DistributedAlgorithm(Algorithm, Protocol):
+    """An algorithm that can also train on a Dask cluster (optional).
+
+    Algorithms without this method still run on the ``dask`` backend: in the driver process.
+    """
+
+    def train_distributed(
+        self, client: Any, data: TrainingData, hyperparameters: dict[str, Any],
+        context: TrainingContext, collective_timeout: float,
+    ) -> TrainedModel:  # fmt: skip
+        """Train with ``client`` (a ``distributed.Client``) on ``data``, whose frames are Dask
+        DataFrames already on the workers; write the model like ``train``. Pass
+        ``collective_timeout`` to every collective operation, so a frozen worker fails the job
+        instead of hanging it."""
         ...
 
 

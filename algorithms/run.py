@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from algorithms.base import TrainingContext, TrainingData
+from algorithms.base import TrainedModel, TrainingContext, TrainingData
 from algorithms.errors import SkiffError
 from algorithms.jobs import JobStatus, JobStore, Secondary, Status, TrainingJob, now
 from algorithms.provenance import provenance
@@ -96,23 +96,20 @@ class JobRunner:
         self.move(Status.IN_PROGRESS, Secondary.STARTING, f"pid {os.getpid()}")
         algorithm = resolve_algorithm(spec.algorithm)
         hyperparameters = algorithm.validate_hyperparameters(spec.hyperparameters)
-
-        self.move(Status.IN_PROGRESS, Secondary.DOWNLOADING, ", ".join(spec.channels))
-        frames = {name: read_channel(url, self.store) for name, url in spec.channels.items()}
-        data = TrainingData(
-            train=frames["train"],
-            validation=frames.get("validation"),
-            label=spec.label,
-            features=spec.features,
-        )
-        self.log(f"read {', '.join(f'{k}: {len(v)} rows' for k, v in frames.items())}")
-
-        self.move(Status.IN_PROGRESS, Secondary.TRAINING, spec.algorithm)
         with tempfile.TemporaryDirectory(prefix=f"skiff-{spec.name}-") as tmp:
             context = TrainingContext(
                 output_dir=Path(tmp), log=self.log, threads=int(spec.resources.get("threads", 0))
             )
-            model = algorithm.train(data, hyperparameters, context)
+            scheduler = spec.resources.get("scheduler")
+            if scheduler and hasattr(algorithm, "train_distributed"):
+                from algorithms.on_dask import train_on_cluster  # distributed loads only here
+
+                model = train_on_cluster(self, algorithm, hyperparameters, context)
+            else:
+                if scheduler:
+                    self.log(f"{spec.algorithm} has no distributed variant: training in the "
+                             "driver process")  # fmt: skip
+                model = self._train_here(algorithm, hyperparameters, context)
             self.move(Status.IN_PROGRESS, Secondary.UPLOADING, model.model_file)
             model_path = Path(tmp) / model.model_file
             digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
@@ -147,6 +144,21 @@ class JobRunner:
             model_url=model_url,
             info={"provenance": metadata["provenance"], **model.info},
         )
+
+    def _train_here(self, algorithm: Any, hyperparameters: dict[str, Any],
+                    context: TrainingContext) -> TrainedModel:  # fmt: skip
+        spec = self.spec
+        self.move(Status.IN_PROGRESS, Secondary.DOWNLOADING, ", ".join(spec.channels))
+        frames = {name: read_channel(url, self.store) for name, url in spec.channels.items()}
+        data = TrainingData(
+            train=frames["train"],
+            validation=frames.get("validation"),
+            label=spec.label,
+            features=spec.features,
+        )
+        self.log(f"read {', '.join(f'{k}: {len(v)} rows' for k, v in frames.items())}")
+        self.move(Status.IN_PROGRESS, Secondary.TRAINING, spec.algorithm)
+        return algorithm.train(data, hyperparameters, context)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -102,6 +102,15 @@ class XGBoostAlgorithm:
             info={"rounds": rounds, "xgboost_version": xgb.__version__},
         )
 
+    def train_distributed(
+        self, client: Any, data: TrainingData, hyperparameters: dict[str, Any],
+        context: TrainingContext, collective_timeout: float,
+    ) -> TrainedModel:  # fmt: skip
+        from algorithms.xgboost_dask import train_on_dask  # distributed loads only here
+
+        hp = self.validate_hyperparameters(hyperparameters)
+        return train_on_dask(client, data, hp, context, collective_timeout)
+
 
 def _matrix(frame, data: TrainingData, channel: str) -> xgb.DMatrix:
     missing = [c for c in [*data.features, data.label] if c not in frame.columns]

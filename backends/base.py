@@ -34,9 +34,15 @@ class TrainingBackend(ABC):
             JobError: a job of that name exists already.
         """
         resolve_algorithm(job.algorithm).validate_hyperparameters(job.hyperparameters)
+        job = self.prepare(job)
         jobs = JobStore(store)
         jobs.create(job)
         return self.execute(job, jobs)
+
+    def prepare(self, job: TrainingJob) -> TrainingJob:
+        """Acquire what the job needs and record it in ``job.resources`` (before the job is
+        recorded). The default records nothing."""
+        return job
 
     @abstractmethod
     def execute(self, job: TrainingJob, jobs: JobStore) -> JobStatus:

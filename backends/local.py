@@ -25,16 +25,20 @@ class LocalBackend(TrainingBackend):
     request, and keeps a crashing algorithm from taking the caller down. The child shares the
     caller's process group, so a Ctrl-C or a cancelled flow run ends it too.
 
-    The job's ``resources["threads"]`` sets training threads (0 or absent: every core).
-
     Args:
+        threads: training threads (0: every core).
         poll_interval: seconds between checks of the child, the clock and stop requests.
     """
 
     name: ClassVar[str] = "local"
 
-    def __init__(self, poll_interval: float = 0.2):
+    def __init__(self, threads: int = 0, poll_interval: float = 0.2):
+        self.threads = threads
         self.poll_interval = poll_interval
+
+    def prepare(self, job: TrainingJob) -> TrainingJob:
+        resources = {"threads": self.threads} | job.resources
+        return job.model_copy(update={"resources": resources})
 
     def execute(self, job: TrainingJob, jobs: JobStore) -> JobStatus:
         env = os.environ | {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}

@@ -11,6 +11,7 @@ from backends.errors import BackendError
 
 BACKENDS = {
     "local": "backends.local:LocalBackend",
+    "dask": "backends.dask:DaskBackend",
 }
 
 

@@ -24,10 +24,25 @@ Step = Literal["download", "clean", "split", "upload", "train", "register", "dep
 STEPS: tuple[str, ...] = get_args(Step)
 
 
-class LocalOptions(BaseModel):
-    """Options of the ``local`` backend."""
+class DaskOptions(BaseModel):
+    """Options of the ``dask`` backend (``threads`` is the common option: per worker)."""
 
-    threads: int = Field(0, ge=0, le=1024, description="training threads (0: every core)")
+    scheduler: str | None = Field(
+        None, description="address of an existing Dask scheduler (tcp://host:8786)"
+    )
+    workers: int | None = Field(
+        None, ge=1, le=1024, description="workers of the LocalCluster Skiff creates (default 2)"
+    )
+    cluster_class: str | None = Field(
+        None, description="a cluster class to create, as 'package.module:Class'"
+    )
+    cluster_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments of cluster_class"
+    )
+    collective_timeout: float = Field(
+        300, gt=0, description="seconds a collective may wait before the job fails"
+    )
+    connect_timeout: float = Field(10, gt=0, description="seconds to reach the scheduler")
 
 
 class PipelineConfig(BaseModel):
@@ -62,8 +77,14 @@ class PipelineConfig(BaseModel):
         default_factory=dict,
         description="hyperparameters as given (bring-your-own code), or overriding 'xgboost'",
     )
-    backend: str = Field("local", description="compute backend: 'local' or 'package.module:Class'")
-    local: LocalOptions = Field(default_factory=LocalOptions, description="'local' backend options")
+    backend: str = Field(
+        "local", description="compute backend: 'local', 'dask' or 'package.module:Class'"
+    )
+    threads: int | None = Field(
+        None, ge=0, le=1024,
+        description="training threads (local: 0 = every core; dask: per worker, default 1)",
+    )  # fmt: skip
+    dask: DaskOptions = Field(default_factory=DaskOptions, description="'dask' backend options")
     max_runtime: float = Field(3600, gt=0, description="seconds before a training job is stopped")
     job_name: str | None = Field(None, description="training job name (default: generated)")
     model_group: str = Field("bank-marketing", description="model group in the registry")
@@ -91,9 +112,11 @@ class PipelineConfig(BaseModel):
         return dict(self.hyperparameters)
 
     def backend_options(self) -> dict[str, Any]:
-        """The nested options of the chosen backend, as job resources."""
+        """Keyword arguments of the chosen backend: ``threads`` and its own nested options."""
         options = getattr(self, self.backend, None)
-        return options.model_dump() if isinstance(options, BaseModel) else {}
+        nested = options.model_dump() if isinstance(options, BaseModel) else {}
+        threads = {"threads": self.threads} if self.threads is not None else {}
+        return threads | nested
 
 
 # -- the flow's signature ----------------------------------------------------------------------

@@ -30,7 +30,6 @@ def make_job(config: PipelineConfig, dataset: Dataset, store: Store) -> Training
         features=dataset.features,
         output_url=store.url(JobStore.output_key(name)),
         backend=config.backend,
-        resources=config.backend_options(),
         max_runtime_seconds=config.max_runtime,
         dataset_id=dataset.dataset_id,
         feature_schema=dataset.feature_schema,
@@ -40,5 +39,5 @@ def make_job(config: PipelineConfig, dataset: Dataset, store: Store) -> Training
 def train(config: PipelineConfig, dataset: Dataset, store: Store) -> JobStatus:
     """Run one training job to its end; the status says how it ended."""
     job = make_job(config, dataset, store)
-    with get_backend(config.backend) as backend:
+    with get_backend(config.backend, **config.backend_options()) as backend:
         return backend.run(job, store)

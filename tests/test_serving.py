@@ -299,7 +299,10 @@ def test_skiff_endpoints_commands(endpoint, models, capsys):
     assert endpoint in capsys.readouterr().out
     assert cli([*args, "describe", ENDPOINT]) == 0
     described = json.loads(capsys.readouterr().out)
-    assert described["server"]["url"] == endpoint and described["config"]["variants"][0]["name"] == "v1"
+    assert (
+        described["server"]["url"] == endpoint
+        and described["config"]["variants"][0]["name"] == "v1"
+    )
     body = json.dumps({"instances": test[features][:2].to_numpy().tolist()})
     assert cli([*args, "invoke", ENDPOINT, "--body", body]) == 0
     assert len(json.loads(capsys.readouterr().out)["predictions"]) == 2

@@ -1,0 +1,138 @@
+"""The runner's Dask side: connect, take the cluster's training lock, read the channels onto
+the workers, and train with the algorithm's distributed variant.
+
+xgboost trains one model at a time per set of workers, so every job on a cluster takes one
+cluster-wide lock; a job that cannot get it before its max runtime ends Failed, "cluster busy".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from distributed import Client, Lock, futures_of, wait
+
+from algorithms.base import TrainedModel, TrainingContext, TrainingData
+from algorithms.errors import JobError, SchemaError
+from algorithms.jobs import Secondary, Status
+
+if TYPE_CHECKING:
+    from algorithms.run import JobRunner
+
+LOCK_NAME = "skiff-training"
+MARGIN = 3.0  # seconds: give up on the lock before the backend's max-runtime kill
+
+
+def connect(address: str, timeout: float) -> Client:
+    try:
+        # The default client: the runner is a process of its own, one job, one client.
+        return Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        raise JobError(
+            f"cannot reach the Dask scheduler at {address} within {timeout:g} s: {exc}"
+        ) from None
+
+
+def check_imports(client: Client, module: str) -> None:
+    """Bring-your-own code must import on every worker: say which one cannot."""
+    found = client.run(eval, f"__import__('importlib.util').util.find_spec({module!r}) is not None")
+    missing = sorted(w for w, ok in found.items() if not ok)
+    if missing:
+        raise JobError(
+            f"Dask worker(s) {', '.join(missing)} cannot import {module!r}: install it there or "
+            "put it on the workers' PYTHONPATH"
+        )
+
+
+def cluster_info(client: Client) -> dict[str, Any]:
+    info = client.scheduler_info()
+    workers = info.get("workers", {})
+    return {
+        "scheduler": info.get("address"),
+        "workers": len(workers),
+        "threads": {w: d.get("nthreads") for w, d in sorted(workers.items())},
+    }
+
+
+def rows_per_worker(client: Client, frame: Any) -> dict[str, int]:
+    """Rows of a persisted frame held by each worker."""
+    futures = futures_of(frame)
+    wait(futures)
+    lengths = client.gather(client.map(len, futures))
+    holders = client.who_has(futures)
+    split: dict[str, int] = {}
+    for future, rows in zip(futures, lengths, strict=True):
+        for worker in list(holders.get(future.key, ()))[:1]:
+            split[worker] = split.get(worker, 0) + rows
+    return dict(sorted(split.items()))
+
+
+def read_channel(url: str, name: str, runner: JobRunner, workers: int) -> Any:
+    """A channel as a Dask DataFrame of the job's columns, with a partition for every worker."""
+    import dask.dataframe as dd
+
+    spec = runner.spec
+    frame = dd.read_parquet(url, storage_options=runner.store.storage_options or None)
+    missing = [c for c in [*spec.features, spec.label] if c not in frame.columns]
+    if missing:
+        raise SchemaError(f"channel {name!r} lacks column(s) {', '.join(missing)}")
+    columns = [*spec.features, spec.label]
+    if frame.npartitions >= workers:
+        return frame[columns]
+    # Fewer partitions than workers means few row groups (pyarrow writes up to ~1M rows in
+    # one): read it here and split it. Splitting on a worker would keep every piece there.
+    whole = pd.read_parquet(url, columns=columns,
+                            storage_options=runner.store.storage_options or None)  # fmt: skip
+    return dd.from_pandas(whole, npartitions=workers, sort=False)
+
+
+def _seconds_left(runner: JobRunner) -> float:
+    created = datetime.fromisoformat(runner.status.transitions[0].at)
+    elapsed = (datetime.now(created.tzinfo) - created).total_seconds()
+    return runner.spec.max_runtime_seconds - elapsed - MARGIN
+
+
+def train_on_cluster(runner: JobRunner, algorithm: Any, hyperparameters: dict[str, Any],
+                     context: TrainingContext) -> TrainedModel:  # fmt: skip
+    spec, resources = runner.spec, runner.spec.resources
+    address = resources["scheduler"]
+    client = connect(address, float(resources.get("connect_timeout", 10)))
+    try:
+        if ":" in spec.algorithm:
+            check_imports(client, spec.algorithm.partition(":")[0])
+        lock = Lock(LOCK_NAME)
+        budget = max(_seconds_left(runner), 0.0)
+        started = time.monotonic()
+        if not lock.acquire(timeout=budget):
+            raise JobError(
+                f"cluster busy: another training held the lock of {address} for "
+                f"{budget:.0f} s, until this job's max runtime"
+            )
+        try:
+            waited = time.monotonic() - started
+            info = cluster_info(client)
+            where = f"{info['workers']} workers at {address} (lock after {waited:.1f} s)"
+            runner.move(Status.IN_PROGRESS, Secondary.DOWNLOADING, where)
+            frames = {
+                name: client.persist(read_channel(url, name, runner, info["workers"]))
+                for name, url in spec.channels.items()
+            }
+            split = {name: rows_per_worker(client, f) for name, f in frames.items()}
+            runner.log(f"rows per worker: {split}")
+            data = TrainingData(train=frames["train"], validation=frames.get("validation"),
+                                label=spec.label, features=spec.features)  # fmt: skip
+            runner.move(Status.IN_PROGRESS, Secondary.TRAINING, f"{spec.algorithm} on Dask")
+            model = algorithm.train_distributed(
+                client, data, hyperparameters, context,
+                float(resources.get("collective_timeout", 300)),
+            )  # fmt: skip
+            model.info |= {"cluster": info, "rows_per_worker": split}
+            return model
+        finally:
+            lock.release()
+    finally:
+        with contextlib.suppress(Exception):  # a frozen worker must not turn a failure into a hang
+            client.close(timeout=5)

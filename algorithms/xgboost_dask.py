@@ -1,0 +1,62 @@
+"""XGBoost on a Dask cluster through ``xgboost.dask``: the built-in algorithm's distributed variant.
+
+Imported only when a job runs on Dask (``distributed`` is heavy).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import xgboost as xgb
+from xgboost import dask as dxgb
+
+from algorithms.base import TrainedModel, TrainingContext, TrainingData
+from algorithms.errors import AlgorithmError
+from algorithms.xgboost import MODEL_FILE, booster_params
+
+
+def train_on_dask(client: Any, data: TrainingData, hp: dict[str, Any], context: TrainingContext,
+                  collective_timeout: float) -> TrainedModel:  # fmt: skip
+    """Train with ``xgboost.dask`` on ``data`` (Dask DataFrames on the client's workers) and
+    save the model in ``context.output_dir``."""
+    train = data.train
+    dtrain = dxgb.DaskQuantileDMatrix(client, train[data.features], train[data.label],
+                                      max_bin=hp["max_bin"])  # fmt: skip
+    evals = [(dtrain, "train")]
+    if data.validation is not None:
+        valid = data.validation
+        # ref= reuses the training matrix's quantile cuts: same bins, less memory.
+        dvalid = dxgb.DaskQuantileDMatrix(client, valid[data.features], valid[data.label],
+                                          ref=dtrain, max_bin=hp["max_bin"])  # fmt: skip
+        evals.append((dvalid, "validation"))
+    elif hp["early_stopping_rounds"]:
+        raise AlgorithmError("early_stopping_rounds needs a 'validation' channel")
+    params = booster_params(hp, nthread=0)
+    params.pop("nthread")  # xgboost.dask gives each worker its own thread count
+    output = dxgb.train(
+        client, params, dtrain, num_boost_round=hp["num_round"], evals=evals,
+        early_stopping_rounds=hp["early_stopping_rounds"] or None,
+        coll_cfg=xgb.collective.Config(timeout=int(collective_timeout)), verbose_eval=False,
+    )  # fmt: skip
+    booster, history = output["booster"], output["history"]
+    if hp["early_stopping_rounds"]:
+        # xgboost.dask returns every round it ran; keep those up to the best one.
+        booster = booster[: booster.best_iteration + 1]
+    rounds = booster.num_boosted_rounds()
+    flat = {f"{d}_{m}": list(v) for d, ms in history.items() for m, v in ms.items()}
+    ran = len(next(iter(flat.values()), []))
+    for epoch in sorted({*range(0, ran, 10), ran - 1} - {-1}):
+        context.log(f"[{epoch}] " + " ".join(f"{k.replace('_', '-', 1)}:{v[epoch]:.5f}"
+                                             for k, v in flat.items()))  # fmt: skip
+    metrics = {}
+    for name in ("train", "validation"):
+        if f"{name}_auc" in flat:
+            metrics[f"{name}_auc"] = flat[f"{name}_auc"][rounds - 1]
+            metrics[f"{name}_error_rate"] = flat[f"{name}_error"][rounds - 1]
+    booster.save_model(context.output_dir / MODEL_FILE)
+    context.log(f"trained {rounds} rounds on Dask; "
+                + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))  # fmt: skip
+    return TrainedModel(
+        model_file=MODEL_FILE, predictor="xgboost", metrics=metrics, history=flat,
+        info={"rounds": rounds, "xgboost_version": xgb.__version__},
+    )  # fmt: skip
