@@ -8,7 +8,10 @@ cluster-wide lock; a job that cannot get it before its max runtime ends Failed, 
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +27,54 @@ if TYPE_CHECKING:
 
 LOCK_NAME = "skiff-training"
 MARGIN = 3.0  # seconds: give up on the lock before the backend's max-runtime kill
+
+
+class WorkerLost(JobError):
+    """A worker that held part of the job left the cluster (killed, crashed, disconnected)."""
+
+
+@contextlib.contextmanager
+def fail_on_worker_loss(client: Client, silence: float, every: float = 0.5) -> Iterator[None]:
+    """Raise WorkerLost in this (the main) thread as soon as a worker leaves the cluster, or
+    sends no heartbeat for ``silence`` seconds (frozen, or cut off).
+
+    Without it, a killed worker under a nanny is restarted, the scheduler reruns xgboost's
+    task there, and the survivors wait for a peer that never comes back; and a frozen worker's
+    task never ends, so xgboost.dask waits for it even after the collective timeout.
+    """
+    before = set(client.scheduler_info()["workers"])
+    lost: list[str] = []
+    stop = threading.Event()
+
+    def raise_lost(signum: int, frame: Any) -> None:
+        raise WorkerLost(f"Dask worker(s) lost during training: {'; '.join(lost)}")
+
+    def problems() -> list[str]:
+        workers = client.scheduler_info()["workers"]
+        gone = [f"{w} left the cluster" for w in sorted(before - set(workers))]
+        now = time.time()
+        quiet = [f"{w} sent no heartbeat for {now - d['last_seen']:.0f} s"
+                 for w, d in sorted(workers.items())
+                 if w in before and now - d.get("last_seen", now) > silence]  # fmt: skip
+        return gone + quiet
+
+    def watch() -> None:
+        while not stop.wait(every):
+            with contextlib.suppress(Exception):  # a slow answer is not a lost worker
+                if found := problems():
+                    lost.extend(found)
+                    signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
+                    return
+
+    previous = signal.signal(signal.SIGUSR1, raise_lost)
+    watcher = threading.Thread(target=watch, daemon=True, name="skiff-worker-watch")
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+        signal.signal(signal.SIGUSR1, previous)
 
 
 def connect(address: str, timeout: float) -> Client:
@@ -125,10 +176,9 @@ def train_on_cluster(runner: JobRunner, algorithm: Any, hyperparameters: dict[st
             data = TrainingData(train=frames["train"], validation=frames.get("validation"),
                                 label=spec.label, features=spec.features)  # fmt: skip
             runner.move(Status.IN_PROGRESS, Secondary.TRAINING, f"{spec.algorithm} on Dask")
-            model = algorithm.train_distributed(
-                client, data, hyperparameters, context,
-                float(resources.get("collective_timeout", 300)),
-            )  # fmt: skip
+            timeout = float(resources.get("collective_timeout", 300))
+            with fail_on_worker_loss(client, silence=timeout):
+                model = algorithm.train_distributed(client, data, hyperparameters, context, timeout)
             model.info |= {"cluster": info, "rows_per_worker": split}
             return model
         finally:

@@ -15,6 +15,15 @@ from algorithms.errors import AlgorithmError
 from algorithms.xgboost import MODEL_FILE, booster_params
 
 
+def _early_stopping(hp: dict[str, Any]) -> list[xgb.callback.TrainingCallback] | None:
+    """Stop on validation AUC, as the local path does (early_stopping_rounds alone would
+    follow the last eval metric, the error rate)."""
+    if not hp["early_stopping_rounds"]:
+        return None
+    return [xgb.callback.EarlyStopping(rounds=hp["early_stopping_rounds"], metric_name="auc",
+                                       data_name="validation", maximize=True)]  # fmt: skip
+
+
 def train_on_dask(client: Any, data: TrainingData, hp: dict[str, Any], context: TrainingContext,
                   collective_timeout: float) -> TrainedModel:  # fmt: skip
     """Train with ``xgboost.dask`` on ``data`` (Dask DataFrames on the client's workers) and
@@ -35,7 +44,7 @@ def train_on_dask(client: Any, data: TrainingData, hp: dict[str, Any], context: 
     params.pop("nthread")  # xgboost.dask gives each worker its own thread count
     output = dxgb.train(
         client, params, dtrain, num_boost_round=hp["num_round"], evals=evals,
-        early_stopping_rounds=hp["early_stopping_rounds"] or None,
+        callbacks=_early_stopping(hp),
         coll_cfg=xgb.collective.Config(timeout=int(collective_timeout)), verbose_eval=False,
     )  # fmt: skip
     booster, history = output["booster"], output["history"]

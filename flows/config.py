@@ -14,8 +14,9 @@ import json
 import types
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from algorithms.errors import SkiffError
 from algorithms.store import DEFAULT_STORE
 from algorithms.xgboost_params import XGBoostHyperparameters, describe_range
 from flows.data import UCI_URL
@@ -105,6 +106,19 @@ class PipelineConfig(BaseModel):
         1000, ge=1, le=100_000, description="rows per evaluation request (1: record by record)"
     )
     until: Step = Field("evaluate", description="stop after this step")
+
+    @model_validator(mode="after")
+    def _one_cluster(self) -> PipelineConfig:
+        if self.backend == "dask":
+            from backends.dask import check_cluster_options  # light: imports no distributed
+
+            d = self.dask
+            try:
+                check_cluster_options(d.scheduler, d.cluster_class, d.workers, self.threads,
+                                      d.cluster_kwargs)  # fmt: skip
+            except SkiffError as exc:
+                raise ValueError(str(exc)) from None
+        return self
 
     def training_hyperparameters(self) -> dict[str, Any]:
         if self.algorithm == "xgboost":

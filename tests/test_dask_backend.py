@@ -1,0 +1,245 @@
+"""The dask backend: the backend contract on a LocalCluster and on a real scheduler with two
+worker processes, then what only a cluster can do wrong."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from algorithms.jobs import JobStore, Secondary, Status
+from algorithms.registry import resolve_predictor
+from backends import TrainingBackend
+from backends.dask import DaskBackend
+from backends.errors import BackendError
+from backends.local import LocalBackend
+from tests.conftest import FEATURES, ROOT, free_port, synthetic_frame, wait_for
+from tests.test_backend_contract import BackendContract, make_job
+
+
+@pytest.fixture(scope="module")
+def scheduler_with_two_workers(tmp_path_factory) -> Iterator[str]:
+    """``dask scheduler`` and two ``dask worker`` processes on loopback; yields the address."""
+    from distributed import Client
+
+    logs = tmp_path_factory.mktemp("dask-cli")
+    address = f"tcp://127.0.0.1:{free_port()}"
+    env = os.environ | {"PYTHONPATH": str(ROOT)}  # workers must import the project's code
+    commands = [
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            address.rsplit(":", 1)[1],
+            "--no-dashboard",
+        ]
+    ]
+    commands += [[sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads",
+                  "1", "--host", "127.0.0.1", "--no-dashboard"]] * 2  # fmt: skip
+    procs = []
+    try:
+        for i, command in enumerate(commands):
+            with open(logs / f"{i}.log", "wb") as log:
+                procs.append(
+                    subprocess.Popen(
+                        command,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with Client(address, timeout=5) as client:
+                    client.wait_for_workers(2, timeout=max(deadline - time.monotonic(), 1))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+        yield address
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+class TestDaskLocalCluster(BackendContract):
+    @pytest.fixture(scope="class")
+    def backend(self) -> Iterator[TrainingBackend]:
+        with DaskBackend(workers=2, threads=1, poll_interval=0.05) as backend:
+            yield backend
+
+
+class TestDaskSchedulerAddress(BackendContract):
+    @pytest.fixture(scope="class")
+    def backend(self, scheduler_with_two_workers) -> Iterator[TrainingBackend]:
+        with DaskBackend(scheduler=scheduler_with_two_workers, poll_interval=0.05) as backend:
+            yield backend
+
+    def test_job_record_shows_cluster_and_split(self, backend, store, tiny_channels):
+        status = backend.run(make_job(store, tiny_channels), store)
+        spec = JobStore(store).spec(status.name)
+        assert spec.resources["cluster"] == "existing scheduler"
+        assert status.info["cluster"]["workers"] == 2
+        split = status.info["rows_per_worker"]["train"]
+        assert len(split) == 2 and sum(split.values()) == 2000
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"scheduler": "tcp://h:1", "cluster_class": "a.b:C"}, "either scheduler or cluster_class"),
+        (
+            {"scheduler": "tcp://h:1", "workers": 3},
+            "with scheduler='tcp://h:1' the cluster is already sized",
+        ),
+        ({"cluster_class": "a.b:C", "threads": 2}, "pass the size of 'a.b:C' in cluster_kwargs"),
+        ({"cluster_kwargs": {"n": 1}}, "cluster_kwargs needs cluster_class"),
+        ({"scheduler": "h:1"}, "must be an address like tcp://host:8786"),
+    ],
+)
+def test_conflicting_options_are_named(options, message):
+    with pytest.raises(BackendError, match=message):
+        DaskBackend(**options)
+
+
+def test_unreachable_scheduler_is_a_clear_error_within_the_timeout(store, tiny_channels):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with (
+        pytest.raises(
+            BackendError, match=rf"cannot reach the Dask scheduler at {address} within 2 s"
+        ),
+        DaskBackend(scheduler=address, connect_timeout=2) as backend,
+    ):
+        backend.run(make_job(store, tiny_channels), store)
+    assert time.monotonic() - started < 15
+    assert JobStore(store).names() == []
+
+
+def _predict(store, status, frame: pd.DataFrame) -> np.ndarray:
+    meta = store.read_json(JobStore.output_key(status.name, "model.json"))
+    return resolve_predictor("xgboost").load(meta["model_url"]).predict(
+        frame[FEATURES].to_numpy(np.float32))  # fmt: skip
+
+
+def test_one_worker_matches_local_and_two_workers_come_close(store, tiny_channels):
+    valid = pd.read_parquet(tiny_channels["validation"])
+    hp = {"num_round": 30}
+    local = LocalBackend(threads=2).run(make_job(store, tiny_channels, hyperparameters=hp), store)
+    with DaskBackend(workers=1, threads=2) as one:
+        single = one.run(make_job(store, tiny_channels, hyperparameters=hp), store)
+    with DaskBackend(workers=2, threads=1) as two:
+        double = two.run(make_job(store, tiny_channels, hyperparameters=hp), store)
+    assert np.array_equal(_predict(store, local, valid), _predict(store, single, valid))
+    assert abs(double.metrics["validation_auc"] - local.metrics["validation_auc"]) < 0.01
+
+
+@pytest.fixture
+def big_channels(store) -> dict[str, str]:
+    """Enough data that training runs for many seconds with one thread per worker."""
+    urls = {}
+    for name, rows, seed in [("train", 200_000, 3), ("validation", 20_000, 4)]:
+        path = Path(store.root) / "datasets/big" / f"{name}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        synthetic_frame(rows, seed).to_parquet(path, index=False)
+        urls[name] = str(path)
+    return urls
+
+
+LONG = {"num_round": 5000, "max_depth": 8, "eta": 0.01}
+
+
+def _run_in_thread(backend, job, store) -> tuple[threading.Thread, dict]:
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.update(s=backend.run(job, store)))
+    thread.start()
+    return thread, result
+
+
+def _training(store, name: str) -> bool:
+    jobs = JobStore(store)
+    return name in jobs.names() and jobs.status(name).secondary_status == Secondary.TRAINING
+
+
+@pytest.mark.parametrize("how", ["killed", "frozen"])
+def test_lost_worker_fails_the_job_within_the_timeouts(store, big_channels, how):
+    from distributed import Client
+
+    with DaskBackend(workers=2, threads=1, collective_timeout=5) as backend:
+        with Client(backend.scheduler_address()) as client:
+            pid = sorted(client.run(os.getpid).values())[0]
+        job = make_job(store, big_channels, hyperparameters=LONG, max_runtime_seconds=300)
+        thread, result = _run_in_thread(backend, job, store)
+        try:
+            wait_for(lambda: _training(store, job.name), 120, "training to start")
+            os.kill(pid, signal.SIGKILL if how == "killed" else signal.SIGSTOP)
+            hit = time.monotonic()
+            thread.join(timeout=90)
+            assert not thread.is_alive(), "the job hung"
+            took = time.monotonic() - hit
+        finally:
+            if how == "frozen":
+                for sig in (signal.SIGCONT, signal.SIGKILL):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, sig)
+            thread.join(timeout=60)
+    status = result["s"]
+    assert status.status == Status.FAILED, (status.status, status.failure_reason)
+    assert status.failure_reason
+    assert took < (20 if how == "killed" else 5 + 40), took
+
+
+def test_second_job_on_a_busy_cluster_fails_cluster_busy(store, big_channels, tiny_channels,
+                                                          scheduler_with_two_workers):  # fmt: skip
+    with DaskBackend(scheduler=scheduler_with_two_workers) as first_backend, \
+            DaskBackend(scheduler=scheduler_with_two_workers) as second_backend:  # fmt: skip
+        first = make_job(store, big_channels, hyperparameters={"num_round": 400, "max_depth": 8})
+        thread, result = _run_in_thread(first_backend, first, store)
+        wait_for(lambda: _training(store, first.name), 120, "the first job to train")
+        second = second_backend.run(make_job(store, tiny_channels, max_runtime_seconds=10), store)
+        thread.join(timeout=300)
+    assert second.status == Status.FAILED
+    assert second.failure_reason.startswith("cluster busy")
+    assert result["s"].status == Status.COMPLETED, result["s"].failure_reason
+
+
+def test_flow_trains_on_dask(prefect_server, archive, tmp_path):
+    from flows.bank_marketing import bank_marketing
+
+    summary = bank_marketing(source=str(archive), store=str(tmp_path / "s"), backend="dask",
+                             threads=1, dask={"workers": 2}, until="train")  # fmt: skip
+    assert summary["job_status"] == "Completed" and summary["metrics"]["validation_auc"] > 0.78
+    from algorithms.store import Store
+
+    jobs = JobStore(Store(str(tmp_path / "s")))
+    assert jobs.spec(summary["job_name"]).resources["cluster"] == "LocalCluster 2×1"
+    split = jobs.status(summary["job_name"]).info["rows_per_worker"]["train"]
+    assert len(split) == 2 and sum(split.values()) == 28831
+
+
+def test_conflicting_flags_are_refused_on_the_command_line(capsys):
+    from flows.bank_marketing import main
+
+    with pytest.raises(SystemExit):
+        main(["--backend", "dask", "--scheduler", "tcp://h:1", "--workers", "2"])
+    assert "the cluster is already sized" in capsys.readouterr().err
