@@ -103,7 +103,7 @@ class DaskBackend(LocalBackend):
         # here (bring-your-own algorithms) is importable there.
         path = os.pathsep.join(p for p in sys.path if p)
         return LocalCluster(n_workers=self.workers, threads_per_worker=self.worker_threads,
-                            processes=True, host="127.0.0.1", dashboard_address=None,
+                            processes=True, host="127.0.0.1", dashboard_address=":0",
                             env={"PYTHONPATH": path})  # fmt: skip
 
     def prepare(self, job: TrainingJob) -> TrainingJob:
