@@ -126,7 +126,10 @@ def read_channel(url: str, name: str, runner: JobRunner, workers: int) -> Any:
     import dask.dataframe as dd
 
     spec = runner.spec
-    frame = dd.read_parquet(url, storage_options=runner.store.storage_options or None)
+    options = runner.store.storage_options or None
+    frame = dd.read_parquet(url, storage_options=options)
+    if frame.npartitions < workers:  # dask may fold row groups together: one per row group
+        frame = dd.read_parquet(url, storage_options=options, split_row_groups=True)
     missing = [c for c in [*spec.features, spec.label] if c not in frame.columns]
     if missing:
         raise SchemaError(f"channel {name!r} lacks column(s) {', '.join(missing)}")
@@ -135,8 +138,7 @@ def read_channel(url: str, name: str, runner: JobRunner, workers: int) -> Any:
         return frame[columns]
     # Fewer partitions than workers means few row groups (pyarrow writes up to ~1M rows in
     # one): read it here and split it. Splitting on a worker would keep every piece there.
-    whole = pd.read_parquet(url, columns=columns,
-                            storage_options=runner.store.storage_options or None)  # fmt: skip
+    whole = pd.read_parquet(url, columns=columns, storage_options=options)
     return dd.from_pandas(whole, npartitions=workers, sort=False)
 
 

@@ -166,13 +166,17 @@ def synthetic_frame(rows: int, seed: int) -> pd.DataFrame:
     return frame
 
 
-@pytest.fixture
-def tiny_channels(store: Store) -> dict[str, str]:
-    """Train and validation Parquet channels in the store; returns their URLs."""
+def write_channels(store: Store, dataset: str, train_rows: int, seed: int) -> dict[str, str]:
+    """Synthetic train and validation Parquet channels in the store; returns their URLs."""
     urls = {}
-    for name, rows, seed in [("train", 2000, 1), ("validation", 500, 2)]:
-        path = Path(store.root) / "datasets/tiny" / f"{name}.parquet"
+    for name, rows, offset in [("train", train_rows, 0), ("validation", train_rows // 4, 1)]:
+        path = Path(store.root) / "datasets" / dataset / f"{name}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
-        synthetic_frame(rows, seed).to_parquet(path, index=False)
+        synthetic_frame(rows, seed + offset).to_parquet(path, index=False)
         urls[name] = str(path)
     return urls
+
+
+@pytest.fixture
+def tiny_channels(store: Store) -> dict[str, str]:
+    return write_channels(store, "tiny", 2000, seed=1)

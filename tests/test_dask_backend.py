@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,7 +22,7 @@ from backends import TrainingBackend
 from backends.dask import DaskBackend
 from backends.errors import BackendError
 from backends.local import LocalBackend
-from tests.conftest import FEATURES, ROOT, free_port, synthetic_frame, wait_for
+from tests.conftest import FEATURES, ROOT, free_port, wait_for, write_channels
 from tests.test_backend_contract import BackendContract, make_job
 
 
@@ -157,13 +156,7 @@ def test_one_worker_matches_local_and_two_workers_come_close(store, tiny_channel
 @pytest.fixture
 def big_channels(store) -> dict[str, str]:
     """Enough data that training runs for many seconds with one thread per worker."""
-    urls = {}
-    for name, rows, seed in [("train", 200_000, 3), ("validation", 20_000, 4)]:
-        path = Path(store.root) / "datasets/big" / f"{name}.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        synthetic_frame(rows, seed).to_parquet(path, index=False)
-        urls[name] = str(path)
-    return urls
+    return write_channels(store, "big", 200_000, seed=3)
 
 
 LONG = {"num_round": 5000, "max_depth": 8, "eta": 0.01}
