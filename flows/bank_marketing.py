@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = bank_marketing(**config.model_dump())
         code = 0
     except SkiffError as exc:
-        summary = {**(exc.args[1] if len(exc.args) > 1 else {}), "error": str(exc.args[0])}
+        summary = {**getattr(exc, "summary", {}), "error": str(exc)}
         code = 1
     if args.summary_json:
         args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")

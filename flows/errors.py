@@ -12,4 +12,11 @@ class ArchiveError(SchemaError):
 
 
 class PipelineError(SkiffError):
-    """A pipeline step could not go on (for example, training did not complete)."""
+    """A pipeline step could not go on (for example, training did not complete).
+
+    ``summary`` holds what the run had done by then, for the command line's summary file.
+    """
+
+    def __init__(self, message: str, summary: dict | None = None):
+        super().__init__(message)
+        self.summary = dict(summary or {})

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import fsspec
 import numpy as np
 
 from algorithms.errors import SkiffError
@@ -42,11 +40,9 @@ def load_model(store: Store, group: str, version: int) -> LoadedModel:
         ModelLoadError: the version is missing, the file is corrupt, or the warm-up fails.
     """
     try:
-        mv = ModelRegistry(store).get(group, version)
-        with fsspec.open(mv.artifact_url, "rb", **store.storage_options) as f:
-            data = f.read()
-        if hashlib.sha256(data).hexdigest() != mv.artifact_sha256:
-            raise ModelLoadError(f"{mv.artifact_url} does not match its registered checksum")
+        registry = ModelRegistry(store)
+        mv = registry.get(group, version)
+        data = registry.read_artifact(mv.artifact_url, mv.artifact_sha256)
         with tempfile.TemporaryDirectory(prefix="skiff-model-") as tmp:
             path = Path(tmp) / PurePosixPath(mv.artifact_url).name
             path.write_bytes(data)

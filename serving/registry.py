@@ -17,6 +17,7 @@ import re
 from enum import StrEnum
 from typing import Any
 
+import fsspec
 from pydantic import BaseModel, Field
 
 from algorithms.errors import AlreadyExistsError, NotFoundError
@@ -121,7 +122,7 @@ class ModelRegistry:
         for existing in self.list(group):
             if existing.artifact_sha256 == metadata["sha256"]:
                 return existing
-        self._check_artifact(metadata)
+        self.read_artifact(metadata["model_url"], metadata["sha256"])
         record = ModelVersion(
             group=group,
             version=0,
@@ -174,13 +175,17 @@ class ModelRegistry:
             {"status": history[-1].status, "history": [c.model_dump(mode="json") for c in history]},
         )
 
-    def _check_artifact(self, metadata: dict[str, Any]) -> None:
-        fs = self.store.fs
+    def read_artifact(self, url: str, sha256: str) -> bytes:
+        """The bytes of a model artifact, checked against its recorded checksum.
+
+        Raises:
+            RegistryError: the artifact is missing, or does not match the checksum.
+        """
         try:
-            data = fs.cat_file(fs._strip_protocol(metadata["model_url"]))
+            with fsspec.open(url, "rb", **self.store.storage_options) as f:
+                data = f.read()
         except FileNotFoundError:
-            raise RegistryError(f"model artifact {metadata['model_url']} does not exist") from None
-        if hashlib.sha256(data).hexdigest() != metadata["sha256"]:
-            raise RegistryError(
-                f"model artifact {metadata['model_url']} does not match its recorded checksum"
-            )
+            raise RegistryError(f"model artifact {url} does not exist") from None
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise RegistryError(f"model artifact {url} does not match its recorded checksum")
+        return data

@@ -230,7 +230,7 @@ def test_swap_under_load_has_zero_failures_and_bad_model_never_serves(models):
             original = artifact.read_bytes()
             artifact.write_bytes(b"corrupt")
             try:
-                with pytest.raises(ServingError, match="does not match its registered checksum"):
+                with pytest.raises(ServingError, match="does not match its recorded checksum"):
                     deploy(store, "swap", "bank-marketing", 1)
             finally:
                 artifact.write_bytes(original)
