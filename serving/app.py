@@ -23,10 +23,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from algorithms.errors import NotFoundError
 from algorithms.store import Store
 from serving.endpoint import EndpointConfig, EndpointStore, Variant
-from serving.errors import BadRequest, PayloadTooLarge, ServingError
+from serving.errors import BadRequest, EndpointNotFound, PayloadTooLarge, ServingError
 from serving.models import LoadedModel, load_model
 from serving.parsing import CSV_TYPES, media_type, parse_csv, parse_json
 
@@ -78,8 +77,8 @@ class EndpointState:
     def refresh(self) -> bool:
         """Load the stored config if it changed; return True if the table was swapped."""
         try:
-            raw = self.store.read_bytes(f"endpoints/{self.endpoint}/config.json")
-        except NotFoundError:
+            raw = self.configs.current_bytes(self.endpoint)
+        except EndpointNotFound:
             return False
         if raw == self._seen:
             return False

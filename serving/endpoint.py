@@ -99,10 +99,12 @@ class EndpointStore:
         return self.store.exists(self._key(name, "config.json"))
 
     def current(self, name: str) -> EndpointConfig:
+        return EndpointConfig.model_validate_json(self.current_bytes(name))
+
+    def current_bytes(self, name: str) -> bytes:
+        """The current config as stored (servers poll this and compare bytes)."""
         try:
-            return EndpointConfig.model_validate(
-                self.store.read_json(self._key(name, "config.json"))
-            )
+            return self.store.read_bytes(self._key(name, "config.json"))
         except NotFoundError:
             known = ", ".join(self.names()) or "none"
             raise EndpointNotFound(f"no endpoint named {name!r} (endpoints: {known})") from None
