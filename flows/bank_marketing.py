@@ -10,26 +10,29 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, tags
+from prefect.client.orchestration import get_client
 from prefect.runtime import flow_run
 
 from algorithms.errors import SkiffError
-from algorithms.jobs import Status
 from algorithms.store import Store
-from flows import bank, datasets, deployment, steps
+from flows import bank, datasets, deployment, report, steps
+from flows.caching import T, cached, code_version
 from flows.config import (
     STEPS,
     PipelineConfig,
     add_config_arguments,
     config_from_arguments,
+    flow_docstring,
     flow_signature,
 )
 from flows.errors import PipelineError
-from flows.training import job_name
-from serving.registry import Approval
+from flows.training import TrainingRequest, job_name
+from serving.registry import Approval, ModelVersion
 
 TEST_METRICS = ("auc", "error_rate", "precision", "recall")
 
@@ -37,16 +40,20 @@ TEST_METRICS = ("auc", "error_rate", "precision", "recall")
 def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
     """Run the steps up to ``config.until``; return the run's summary.
 
+    Download, clean, split, upload and train are cached (see ``flows/caching.py``); register
+    is idempotent; deploy and evaluate always run.
+
     Raises:
         PipelineError: training did not complete (its ``summary`` says how far the run got).
     """
-    log = get_run_logger()
     for package in ("flows", "backends", "algorithms", "serving"):  # their INFO lines: progress
         logging.getLogger(package).setLevel(logging.INFO)
     store = Store(config.store)
     store.ensure_layout()
     summary: dict[str, Any] = {
         "store": store.root,
+        "backend": config.backend,
+        "code_version": code_version(),
         "dataset_id": None,
         "job_name": None,
         "job_status": None,
@@ -58,42 +65,57 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
     def done(step: str) -> bool:
         return STEPS.index(step) >= STEPS.index(config.until)
 
-    archive = steps.download(config.source, store.root, config.sha256)
+    def step(task: T) -> T:
+        return cached(task, store, config.refresh)
+
+    archive = step(steps.download)(config.source, store.root, config.sha256)
     summary["archive_sha256"] = archive.sha256
     if done("download"):
         return summary
-
     clean_options = bank.CleanOptions(
         drop_duration=config.drop_duration, drop_economic=config.drop_economic
     )
     options = clean_options.model_dump() | {"split": config.split, "split_seed": config.split_seed}
     dataset_id = datasets.dataset_id(archive.sha256, options)
     summary["dataset_id"] = dataset_id
-    dataset = datasets.find_dataset(store, dataset_id)
-    if dataset is not None and not done("split"):
-        log.info("dataset %s is already in the store: clean, split and upload skipped", dataset_id)
-    else:
-        table, schema = steps.clean(store.root, archive, clean_options)
+    run_tags = (f"backend:{config.backend}", f"dataset:{dataset_id}")
+    add_flow_run_tags(run_tags)
+    with tags(*run_tags):
+        table = step(steps.clean)(store.root, dataset_id, archive, clean_options)
         if done("clean"):
             return summary
-        splits = steps.split(table, config.split, config.split_seed)
+        splits = step(steps.split)(store.root, dataset_id, table, config.split, config.split_seed)
         if done("split"):
             return summary
-        dataset = steps.upload(store.root, dataset_id, splits, schema, archive, options)
-    if done("upload"):
-        return summary
+        dataset = step(steps.upload)(store.root, dataset_id, splits, table.feature_schema,
+                                     archive, options)  # fmt: skip
+        if done("upload"):
+            return summary
+        return train_and_deploy(config, store, dataset, summary, step)
 
-    status = steps.train(config, dataset)
+
+def train_and_deploy(
+    config: PipelineConfig,
+    store: Store,
+    dataset: datasets.Dataset,
+    summary: dict[str, Any],
+    step: Callable[[T], T],
+) -> dict[str, Any]:
+    """train → register → deploy → evaluate, then the run's report."""
+
+    def done(name: str) -> bool:
+        return STEPS.index(name) >= STEPS.index(config.until)
+
+    try:
+        status = step(steps.train)(store.root, TrainingRequest.from_config(config), dataset)
+    except PipelineError as exc:  # the job's record goes into the summary the error carries
+        exc.summary = summary | exc.summary
+        raise
     summary |= {
         "job_name": status.name,
         "job_status": str(status.status),
         "metrics": dict(status.metrics),
     }
-    if status.status != Status.COMPLETED:
-        raise PipelineError(
-            f"training job {status.name} ended {status.status}: {status.failure_reason}",
-            summary,
-        )
     if done("train"):
         return summary
 
@@ -103,39 +125,59 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
         "model_version": version.version,
         "approval_status": str(version.approval_status),
     }
-    if done("register"):
-        return summary
-    if version.approval_status != Approval.APPROVED:
-        auc = version.metrics.get("validation_auc", float("nan"))
-        why = (
-            f" (validation AUC {auc:.4f} is below {config.approval_threshold})"
-            if config.approval_threshold is not None and auc < config.approval_threshold
-            else ""
-        )
-        reason = (
-            f"version {version.version} is {version.approval_status}{why}: not deployed; "
-            "approve it with 'skiff models approve'"
-        )
-        log.warning(reason)
-        return summary | {"not_deployed": reason}
+    if not done("register"):
+        if version.approval_status == Approval.APPROVED:
+            deploy_and_evaluate(config, store, dataset, version.group, version.version, summary)
+        else:
+            summary["not_deployed"] = not_deployed_reason(version, config.approval_threshold)
+            get_run_logger().warning(summary["not_deployed"])
+    report.publish(summary, store, dataset, version, summary["code_version"])
+    return summary
 
+
+def deploy_and_evaluate(config: PipelineConfig, store: Store, dataset: datasets.Dataset,
+                        group: str, version: int, summary: dict[str, Any]) -> None:  # fmt: skip
     try:
-        deployed = steps.deploy(store.root, config.endpoint_name, version.group,
-                                version.version, config.host, config.port)  # fmt: skip
+        deployed = steps.deploy(store.root, config.endpoint_name, group, version,
+                                config.host, config.port)  # fmt: skip
         summary |= {"endpoint_name": deployed["endpoint_name"],
                     "endpoint_url": deployed["endpoint_url"]}  # fmt: skip
-        if done("deploy"):
-            return summary
+        if config.until == "deploy":
+            return
         run_key = f"runs/{flow_run.get_id() or job_name('run')}"
         result = steps.evaluate(store.root, dataset, deployed["endpoint_url"], run_key,
                                 config.eval_batch_size)  # fmt: skip
-        summary["metrics"] |= {k: result["metrics"][k] for k in TEST_METRICS}
+        summary["test_metrics"] = {k: result["metrics"][k] for k in TEST_METRICS}
+        summary["metrics"] |= summary["test_metrics"]
         summary["evaluation_url"] = result["url"]
-        return summary
+        report.publish_evaluation(group, result)
     finally:
         if config.delete_endpoint and summary.get("endpoint_name"):
             deployment.delete(store, config.endpoint_name)
             summary["endpoint_deleted"] = True
+
+
+def not_deployed_reason(version: ModelVersion, threshold: float | None) -> str:
+    auc = version.metrics.get("validation_auc", float("nan"))
+    why = (
+        f" (validation AUC {auc:.4f} is below {threshold})"
+        if threshold is not None and auc < threshold
+        else ""
+    )
+    return (
+        f"version {version.version} is {version.approval_status}{why}: not deployed; "
+        "approve it with 'skiff models approve'"
+    )
+
+
+def add_flow_run_tags(new: tuple[str, ...]) -> None:
+    """Tag the current flow run (tags known only once the run has started, like the dataset)."""
+    run_id = flow_run.get_id()
+    if not run_id:
+        return
+    with get_client(sync_client=True) as client:
+        current = client.read_flow_run(run_id).tags
+        client.update_flow_run(run_id, tags=sorted({*current, *new}))
 
 
 def _bank_marketing(**options: Any) -> dict[str, Any]:
@@ -145,8 +187,8 @@ def _bank_marketing(**options: Any) -> dict[str, Any]:
 # The flow's parameters are exactly PipelineConfig's fields (typed, with defaults), so the
 # Prefect UI and `prefect deployment run --param` see the same options as the command line.
 _bank_marketing.__signature__ = flow_signature(PipelineConfig)  # type: ignore[attr-defined]
-_bank_marketing.__doc__ = __doc__
-bank_marketing = flow(name="bank-marketing", log_prints=True)(_bank_marketing)
+_bank_marketing.__doc__ = flow_docstring(__doc__)
+bank_marketing = flow(name="bank-marketing", description=__doc__, log_prints=True)(_bank_marketing)
 
 
 def human_summary(summary: dict[str, Any]) -> str:

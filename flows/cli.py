@@ -1,7 +1,7 @@
 """The ``skiff`` command: look after training jobs and model versions in a store.
 
     skiff jobs list|describe NAME|logs NAME [--follow]|stop NAME
-    skiff models list|describe VERSION|approve VERSION|reject VERSION [--group G]
+    skiff models list|describe VERSION|approve VERSION [--deploy]|reject VERSION [--group G]
     skiff endpoints list|describe NAME|invoke NAME|logs NAME|start NAME|delete NAME
 
 The store is ``--store``, else ``$SKIFF_STORE``, else ``./.skiff``. The pipeline itself runs
@@ -122,6 +122,12 @@ def _set_approval(status: Approval) -> Callable[[Store, argparse.Namespace], Non
             args.group, args.version, status, by=args.by, reason=args.reason
         )
         print(f"{version.group} version {version.version}: {version.approval_status}")
+        if getattr(args, "deploy", False):
+            from flows.approval import request_deploy  # imports Prefect: only when asked
+
+            run = request_deploy(store, version.group, version.version, args.endpoint,
+                                 args.deployment)  # fmt: skip
+            print(f"deploying to endpoint {args.endpoint}: flow run {run} of {args.deployment}")
 
     return command
 
@@ -239,7 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
         ("list", models_list, "list versions",
          [_arg("--group", help="one model group (default: all)")]),
         ("describe", models_describe, "show a version", version),
-        ("approve", _set_approval(Approval.APPROVED), "approve a version", version + decision),
+        ("approve", _set_approval(Approval.APPROVED), "approve a version (and deploy it)",
+         version + decision + [
+             _arg("--deploy", action="store_true",
+                  help="then run the deploy-model Prefect deployment for it"),
+             _arg("--endpoint", default=DEFAULT_GROUP, help="endpoint to deploy to"),
+             _arg("--deployment", default="deploy-model/deploy-model",
+                  help="the Prefect deployment that deploys (default: deploy-model/deploy-model)"),
+         ]),
         ("reject", _set_approval(Approval.REJECTED), "reject a version", version + decision),
     ])  # fmt: skip
     endpoint = _arg("name", help="endpoint name")

@@ -12,7 +12,7 @@ import argparse
 import inspect
 import json
 import types
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -106,6 +106,9 @@ class PipelineConfig(BaseModel):
         1000, ge=1, le=100_000, description="rows per evaluation request (1: record by record)"
     )
     until: Step = Field("evaluate", description="stop after this step")
+    refresh: bool = Field(
+        False, description="rerun every step, ignoring results cached by earlier runs"
+    )
 
     @model_validator(mode="after")
     def _one_cluster(self) -> PipelineConfig:
@@ -135,19 +138,33 @@ class PipelineConfig(BaseModel):
 
 # -- the flow's signature ----------------------------------------------------------------------
 def flow_signature(model: type[BaseModel] = PipelineConfig) -> inspect.Signature:
-    """Keyword-only parameters, one per top-level field, with the field's type and default."""
+    """Keyword-only parameters, one per top-level field, with the field's type and default.
+
+    Each type is ``Annotated`` with the field's bounds, pattern and description, so the
+    parameter schema that Prefect derives from the signature (the UI's form, and the check a
+    server makes when a run is created) enforces what the config model enforces.
+    """
     return inspect.Signature(
         [
             inspect.Parameter(
                 name,
                 inspect.Parameter.KEYWORD_ONLY,
                 default=field.get_default(call_default_factory=True),
-                annotation=field.annotation,
+                annotation=Annotated[
+                    (field.annotation, *field.metadata, Field(description=field.description))
+                ],
             )
             for name, field in model.model_fields.items()
         ],
         return_annotation=dict,
     )
+
+
+def flow_docstring(summary: str, model: type[BaseModel] = PipelineConfig) -> str:
+    """``summary`` plus an ``Args:`` section from the fields' descriptions (Prefect shows each
+    parameter's description in the UI's run form)."""
+    args = [f"    {name}: {field.description or ''}" for name, field in model.model_fields.items()]
+    return "\n".join([summary.strip(), "", "Args:", *args])
 
 
 # -- command-line flags ------------------------------------------------------------------------

@@ -71,6 +71,25 @@ def _key(dataset: str, file: str) -> str:
     return f"datasets/{dataset}/{file}"
 
 
+def _parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def stage(store: Store, dataset: str, name: str, frame: pd.DataFrame) -> str:
+    """Keep an intermediate table (cleaned, or one split) until the dataset is published.
+
+    Steps hand each other these URLs rather than frames, so a step's cached result is a URL.
+    ``staging/`` holds nothing that a rerun cannot make again.
+    """
+    return store.write_bytes(f"staging/{dataset}/{name}.parquet", _parquet(frame))
+
+
+def read_table(url: str) -> pd.DataFrame:
+    return pd.read_parquet(url)
+
+
 def find_dataset(store: Store, dataset: str) -> Dataset | None:
     """The dataset if its manifest is published; a half-written one counts as absent."""
     key = _key(dataset, "manifest.json")
@@ -90,9 +109,7 @@ def publish(
     """Write each split as Parquet, then the manifest, last: readers trust only the manifest."""
     infos = {}
     for name, frame in splits.items():
-        buffer = io.BytesIO()
-        frame.to_parquet(buffer, index=False)
-        data = buffer.getvalue()
+        data = _parquet(frame)
         url = store.write_bytes(_key(dataset, f"{name}.parquet"), data)
         infos[name] = SplitInfo(
             url=url,

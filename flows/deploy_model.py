@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Literal
 
 from prefect import flow
 
@@ -24,8 +25,13 @@ def deploy_model(
     store: str = DEFAULT_STORE,
     host: str = "127.0.0.1",
     port: int = 0,
+    strategy: Literal["ALL_AT_ONCE"] = "ALL_AT_ONCE",
 ) -> dict:
-    """Deploy ``model_group`` version ``model_version`` to ``endpoint_name`` (all at once)."""
+    """Deploy ``model_group`` version ``model_version`` to ``endpoint_name``.
+
+    ``strategy`` is SageMaker's update strategy. Only ALL_AT_ONCE exists yet: the new
+    version is loaded and checked beside the old one, then takes all traffic in one swap.
+    """
     root = Store(store).root
     return steps.deploy(root, endpoint_name, model_group, model_version, host, port)
 
@@ -38,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", default=DEFAULT_STORE)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--strategy", choices=["ALL_AT_ONCE"], default="ALL_AT_ONCE")
     args = parser.parse_args(argv)
     try:
         print(json.dumps(deploy_model(**vars(args)), indent=2))

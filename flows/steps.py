@@ -1,88 +1,105 @@
 """The pipeline's steps as Prefect tasks: thin wrappers, the logic lives in plain functions.
 
-Tasks take store URLs and small values, not live objects, so each step could run elsewhere.
+Tasks take store URLs and small values and return ids and URLs (pydantic models), never live
+objects or frames: so each step could run elsewhere, and a cached step's result is a little
+JSON under the store (see ``flows/caching.py``). Which steps are cached is the flow's choice.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 from prefect import task
-from prefect.artifacts import (
-    create_markdown_artifact,
-    create_progress_artifact,
-    create_table_artifact,
-    update_progress_artifact,
-)
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel
 
 from algorithms.jobs import JobStatus
 from algorithms.schema import FeatureSchema
 from algorithms.store import Store
 from flows import bank, data, datasets, deployment, evaluation, registration, training
-from flows.config import PipelineConfig
 from serving.registry import ModelVersion
 
-# Results are not cached across runs yet: a rerun finds its dataset by id instead.
 _step = task(cache_policy=NO_CACHE)
 
 
-@_step(name="download")
+class CleanTable(BaseModel):
+    """The cleaned table, staged in the store, and the schema that encodes it."""
+
+    url: str
+    rows: int
+    feature_schema: FeatureSchema
+
+
+class SplitTables(BaseModel):
+    """Each split, staged in the store."""
+
+    urls: dict[str, str]
+    rows: dict[str, int]
+
+
+@_step(name="download", task_run_name="download archive")
 def download(source: str, store: str, sha256: str | None) -> data.RawArchive:
     return data.download(source, Store(store), sha256)
 
 
-@_step(name="clean")
+@_step(name="clean", task_run_name="clean and encode")
 def clean(
-    store: str, archive: data.RawArchive, options: bank.CleanOptions
-) -> tuple[pd.DataFrame, FeatureSchema]:
-    raw = Store(store).read_bytes(archive.key)
-    csv = data.extract_member(raw, bank.CSV_MEMBER, archive.source)
-    return bank.clean(csv, options)
+    store: str, dataset_id: str, archive: data.RawArchive, options: bank.CleanOptions
+) -> CleanTable:
+    s = Store(store)
+    csv = data.extract_member(s.read_bytes(archive.key), bank.CSV_MEMBER, archive.source)
+    table, schema = bank.clean(csv, options)
+    url = datasets.stage(s, dataset_id, "clean", table)
+    return CleanTable(url=url, rows=len(table), feature_schema=schema)
 
 
-@_step(name="split")
-def split(table: pd.DataFrame, method: datasets.SplitMethod, seed: int) -> dict[str, pd.DataFrame]:
-    return datasets.split(table, method, seed)
+@_step(name="split", task_run_name="split {method}")
+def split(
+    store: str, dataset_id: str, table: CleanTable, method: datasets.SplitMethod, seed: int
+) -> SplitTables:
+    s = Store(store)
+    parts = datasets.split(datasets.read_table(table.url), method, seed)
+    return SplitTables(
+        urls={name: datasets.stage(s, dataset_id, name, frame) for name, frame in parts.items()},
+        rows={name: len(frame) for name, frame in parts.items()},
+    )
 
 
-@_step(name="upload")
+@_step(name="upload", task_run_name="publish dataset {dataset_id}")
 def upload(
     store: str,
     dataset_id: str,
-    splits: dict[str, pd.DataFrame],
+    splits: SplitTables,
     schema: FeatureSchema,
     archive: data.RawArchive,
     options: dict[str, Any],
 ) -> datasets.Dataset:
-    return datasets.publish(
-        Store(store),
-        dataset_id,
-        splits,
-        schema,
-        source=archive.source,
-        archive_sha256=archive.sha256,
-        options=options,
-    )
+    s = Store(store)
+    published = datasets.find_dataset(s, dataset_id)
+    if published is not None:  # never rewrite a published dataset: reuse it
+        return published
+    frames = {name: datasets.read_table(url) for name, url in splits.urls.items()}
+    return datasets.publish(s, dataset_id, frames, schema, source=archive.source,
+                            archive_sha256=archive.sha256, options=options)  # fmt: skip
 
 
-@_step(name="train")
-def train(config: PipelineConfig, dataset: datasets.Dataset) -> JobStatus:
-    return training.train(config, dataset, Store(config.store))
+@_step(name="train", task_run_name="train {request.algorithm} on {request.backend}")
+def train(store: str, request: training.TrainingRequest, dataset: datasets.Dataset) -> JobStatus:
+    return training.train(request, dataset, Store(store))
 
 
-@_step(name="register")
+@_step(name="register", task_run_name="register in {group}")
 def register(store: str, group: str, job: str, threshold: float | None) -> ModelVersion:
     return registration.register(Store(store), group, job, threshold)
 
 
-@_step(name="deploy")
+@_step(name="deploy", task_run_name="deploy {group} v{version} to {endpoint}")
 def deploy(store: str, endpoint: str, group: str, version: int, host: str, port: int) -> dict:
     return deployment.deploy(Store(store), endpoint, group, version, host, port).as_dict()
 
 
-@_step(name="evaluate")
+@_step(name="evaluate", task_run_name="evaluate through the endpoint")
 def evaluate(store: str, dataset: datasets.Dataset, endpoint_url: str, run_key: str,
              batch_size: int) -> dict[str, Any]:  # fmt: skip
     progress_id = create_progress_artifact(0.0, description="test rows scored by the endpoint")
@@ -91,33 +108,4 @@ def evaluate(store: str, dataset: datasets.Dataset, endpoint_url: str, run_key: 
         if progress_id:
             update_progress_artifact(progress_id, 100 * done)
 
-    result = evaluation.evaluate(Store(store), dataset, endpoint_url, run_key, batch_size, progress)
-    metrics = result["metrics"]
-    create_table_artifact(
-        key="bank-marketing-test-metrics",
-        table=[{"metric": k, "value": round(v, 6)} for k, v in metrics.items()],
-        description="Test split through the endpoint, cutoff 0.5",
-    )
-    create_markdown_artifact(key="bank-marketing-evaluation", markdown=evaluation_markdown(result))
-    return result
-
-
-def evaluation_markdown(result: dict[str, Any]) -> str:
-    m = result["metrics"]
-    return "\n".join([
-        f"# Evaluation of {result['endpoint_url']}",
-        f"{result['rows']} test rows in {result['seconds']:.1f} s "
-        f"({result['batch_size']} rows per request).",
-        "",
-        "| AUC | error rate | precision | recall |",
-        "|---|---|---|---|",
-        f"| {m['auc']:.4f} | {m['error_rate']:.4f} | {m['precision']:.4f} | {m['recall']:.4f} |",
-        "",
-        "| | predicted yes | predicted no |",
-        "|---|---|---|",
-        f"| **actual yes** | {m['true_positives']} | {m['false_negatives']} |",
-        f"| **actual no** | {m['false_positives']} | {m['true_negatives']} |",
-        "",
-        f"Plots: {result['plots']['roc.png']}, {result['plots']['precision-recall.png']}",
-        f"Details: {result['url']}",
-    ])  # fmt: skip
+    return evaluation.evaluate(Store(store), dataset, endpoint_url, run_key, batch_size, progress)

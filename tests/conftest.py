@@ -117,7 +117,12 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("prefect-home")
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
-    env = os.environ | {"PREFECT_HOME": str(home), "PREFECT_API_URL": url}
+    env = os.environ | {
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_URL": url,
+        # Schedules become runs within seconds (default: a 60 s loop).
+        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
+    }
     log = open(home / "server.log", "wb")  # noqa: SIM115 - closed in teardown
     proc = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",

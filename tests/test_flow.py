@@ -53,7 +53,8 @@ def test_end_to_end_all_eight_steps(prefect_server, source, tmp_path):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     with get_client(sync_client=True) as client:
-        keys = ["bank-marketing-test-metrics", "bank-marketing-evaluation"]
+        keys = ["bank-marketing-report", "bank-marketing-metrics", "bank-marketing-model",
+                "bank-marketing-endpoint", "bank-marketing-evaluation"]  # fmt: skip
         found = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
         )
@@ -68,12 +69,38 @@ def test_end_to_end_all_eight_steps(prefect_server, source, tmp_path):
     assert not EndpointStore(store).exists("bank-marketing")
 
 
-def test_flow_until_register_then_rerun(prefect_server, source, tmp_path):
+def task_states(state) -> dict[str, str]:
+    """Task run name → state name (Completed, Cached, ...) of the flow run behind ``state``."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id]))
+        )
+    return {run.name: run.state.name for run in runs}
+
+
+DATA_STEPS = ["download archive", "clean and encode", "split random", "publish"]
+
+
+def test_reruns_skip_cached_steps_and_retrain_only_on_new_hyperparameters(
+    prefect_server, source, tmp_path
+):
     store_url = str(tmp_path / "store")
-    first = bank_marketing(source=source, sha256=SHA, store=store_url, until="register")
+    options = {"source": source, "sha256": SHA, "store": store_url, "until": "register",
+               "xgboost": {"num_round": 20}}  # fmt: skip
+
+    def run(**changes):
+        state = bank_marketing(**(options | changes), return_state=True)
+        states = {name.split(" dataset")[0]: s for name, s in task_states(state).items()}
+        return state.result(), states
+
+    first, states = run()
     assert first["job_status"] == "Completed"
     assert first["model_version"] == 1 and first["approval_status"] == "Approved"
-    assert first["metrics"]["validation_auc"] > 0.78
+    assert set(states.values()) == {"Completed"} and len(states) == 6, states
     store = Store(store_url)
     manifest = store.read_json(f"datasets/{first['dataset_id']}/manifest.json")
     assert {k: v["rows"] for k, v in manifest["splits"].items()} == {
@@ -81,15 +108,30 @@ def test_flow_until_register_then_rerun(prefect_server, source, tmp_path):
     version = ModelRegistry(store).get("bank-marketing", 1)
     assert version.job_name == first["job_name"] and version.dataset_id == first["dataset_id"]
     assert "job" in version.feature_schema["columns"][1]["name"]
+    assert list((tmp_path / "store/cache").iterdir())  # results kept as JSON in the store
+    for record in (tmp_path / "store/cache").iterdir():
+        assert json.loads(record.read_text())["metadata"]["serializer"]["type"] == "json"
 
-    # Same inputs: the dataset is found and reused, training is deterministic, so registering
-    # its model again returns the existing version instead of adding a duplicate.
-    second = bank_marketing(source=source, sha256=SHA, store=store_url, until="register")
-    assert second["dataset_id"] == first["dataset_id"]
+    # Same inputs and code: data steps and training come from the cache; register runs and
+    # finds the version it made before.
+    second, states = run()
+    assert [states[s] for s in [*DATA_STEPS, "train xgboost on local"]] == ["Cached"] * 5
+    assert states["register in bank-marketing"] == "Completed"
+    assert second["job_name"] == first["job_name"] and second["model_version"] == 1
+    assert JobStore(store).names() == [first["job_name"]]
+
+    # New hyperparameters: the data stays cached, training reruns, a second version appears.
+    third, states = run(xgboost={"num_round": 25})
+    assert [states[s] for s in DATA_STEPS] == ["Cached"] * 4
+    assert states["train xgboost on local"] == "Completed"
+    assert third["model_version"] == 2 and third["job_name"] != first["job_name"]
+
+    # --refresh reruns everything; the same model registers as the same version.
+    fourth, states = run(refresh=True)
+    assert set(states.values()) == {"Completed"}, states
+    assert fourth["job_name"] not in (first["job_name"], third["job_name"])
+    assert fourth["model_version"] == 1
     assert store.read_json(f"datasets/{first['dataset_id']}/manifest.json") == manifest
-    assert second["job_name"] != first["job_name"]
-    assert second["model_version"] == 1
-    assert len(JobStore(store).names()) == 2
 
 
 def test_command_line_until_and_summary_in_a_subprocess(prefect_server, source, tmp_path):
