@@ -138,8 +138,8 @@ def train_and_deploy(
 def deploy_and_evaluate(config: PipelineConfig, store: Store, dataset: datasets.Dataset,
                         group: str, version: int, summary: dict[str, Any]) -> None:  # fmt: skip
     try:
-        deployed = steps.deploy(store.root, config.endpoint_name, group, version,
-                                config.host, config.port)  # fmt: skip
+        deployed = steps.deploy(store.root, config.endpoint_name, group, version, config.host,
+                                config.port, config.update, config.endpoint_workers)  # fmt: skip
         summary |= {"endpoint_name": deployed["endpoint_name"],
                     "endpoint_url": deployed["endpoint_url"]}  # fmt: skip
         if config.until == "deploy":

@@ -3,6 +3,8 @@
     skiff jobs list|describe NAME|logs NAME [--follow]|stop NAME
     skiff models list|describe VERSION|approve VERSION [--deploy]|reject VERSION [--group G]
     skiff endpoints list|describe NAME|invoke NAME|logs NAME|start NAME|delete NAME
+    skiff endpoints deploy NAME VERSION [--strategy CANARY --wait-seconds 60 ...]
+    skiff endpoints weights NAME v1=0.9 v2=0.1 | rollback NAME [--to N]
 
 The store is ``--store``, else ``$SKIFF_STORE``, else ``./.skiff``. The pipeline itself runs
 as ``python -m flows.bank_marketing``.
@@ -22,11 +24,13 @@ from typing import Any
 from algorithms.errors import SkiffError
 from algorithms.jobs import JobStore
 from algorithms.store import DEFAULT_STORE, Store
-from serving import local
+from flows.config import add_config_arguments
+from serving import local, updates
 from serving.client import EndpointClient
 from serving.endpoint import EndpointStore
 from serving.errors import ServingError
 from serving.registry import Approval, ModelRegistry
+from serving.updates import UpdatePolicy
 
 DEFAULT_GROUP = "bank-marketing"
 
@@ -162,8 +166,41 @@ def endpoints_describe(store: Store, args: argparse.Namespace) -> None:
     })  # fmt: skip
 
 
+def endpoints_deploy(store: Store, args: argparse.Namespace) -> None:
+    from flows.config import config_from_arguments
+    from flows.deployment import deploy
+
+    policy = config_from_arguments(args, UpdatePolicy)
+    done = deploy(store, args.name, args.group, args.version, args.host, args.port,
+                  policy=policy, workers=args.workers)  # fmt: skip
+    print(
+        f"endpoint {args.name}: {args.group} version {args.version} serves all traffic at "
+        f"{done.endpoint_url} (config {done.config_number}, {done.seconds_to_live:.1f} s)"
+    )
+
+
+def endpoints_weights(store: Store, args: argparse.Namespace) -> None:
+    config = updates.set_weights(EndpointStore(store), args.name, dict(args.weights),
+                                 local.running(store, args.name))  # fmt: skip
+    print(f"endpoint {args.name}: config {config.number}, {config.reason}")
+
+
+def endpoints_rollback(store: Store, args: argparse.Namespace) -> None:
+    config = updates.rollback(EndpointStore(store), args.name, args.to,
+                              local.running(store, args.name))  # fmt: skip
+    print(f"endpoint {args.name}: config {config.number}, {config.reason}")
+
+
+def _weight(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        return name, float(value) if sep else float("nan")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected VARIANT=WEIGHT, got {text!r}") from None
+
+
 def endpoints_start(store: Store, args: argparse.Namespace) -> None:
-    server = local.start(store, args.name, args.host, args.port)
+    server = local.start(store, args.name, args.host, args.port, workers=args.workers)
     print(f"endpoint {args.name} serving at {server.url} (pid {server.pid}, log {server.log})")
 
 
@@ -198,7 +235,9 @@ def endpoints_invoke(store: Store, args: argparse.Namespace) -> None:
 
 # -- parser ------------------------------------------------------------------------------------
 Arg = tuple[tuple[str, ...], dict[str, Any]]
-Command = tuple[str, Callable[[Store, argparse.Namespace], None], str, list[Arg]]
+Command = tuple[
+    str, Callable[[Store, argparse.Namespace], None], str, list[Arg | Callable[..., None]]
+]
 
 
 def _arg(*flags: str, **options: Any) -> Arg:
@@ -210,8 +249,11 @@ def _area(areas: Any, name: str, text: str, commands: list[Command]) -> None:
     group = areas.add_parser(name, help=text).add_subparsers(dest="cmd", required=True)
     for command, func, command_help, arguments in commands:
         parser = group.add_parser(command, help=command_help)
-        for flags, options in arguments:
-            parser.add_argument(*flags, **options)
+        for argument in arguments:
+            if callable(argument):  # adds a whole group of flags
+                argument(parser)
+            else:
+                parser.add_argument(*argument[0], **argument[1])
         parser.set_defaults(func=func)
 
 
@@ -256,12 +298,23 @@ def build_parser() -> argparse.ArgumentParser:
         ("reject", _set_approval(Approval.REJECTED), "reject a version", version + decision),
     ])  # fmt: skip
     endpoint = _arg("name", help="endpoint name")
+    server_args = [
+        _arg("--host", default="127.0.0.1"),
+        _arg("--port", type=int, default=0, help="0: a free port"),
+        _arg("--workers", type=int, default=1, help="worker processes of a new server"),
+    ]
     _area(areas, "endpoints", "model endpoints", [
         ("list", endpoints_list, "list endpoints", []),
         ("describe", endpoints_describe, "config, history and server", [endpoint]),
         ("start", endpoints_start, "start its server from the stored config",
-         [endpoint, _arg("--host", default="127.0.0.1"),
-          _arg("--port", type=int, default=0, help="0: a free port")]),
+         [endpoint, *server_args]),
+        ("deploy", endpoints_deploy, "deploy a version: create, or update by a strategy",
+         [endpoint, *version, *server_args,
+          lambda p: add_config_arguments(p, UpdatePolicy)]),
+        ("weights", endpoints_weights, "change the traffic weights of its variants",
+         [endpoint, _arg("weights", nargs="+", type=_weight, metavar="VARIANT=WEIGHT")]),
+        ("rollback", endpoints_rollback, "serve an earlier config again",
+         [endpoint, _arg("--to", type=int, help="config number (default: the last other one)")]),
         ("delete", endpoints_delete, "stop its server and retire it", [endpoint]),
         ("logs", endpoints_logs, "print its server's log", [endpoint]),
         ("invoke", endpoints_invoke, "send one request", [

@@ -12,7 +12,7 @@ import argparse
 import inspect
 import json
 import types
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -20,7 +20,9 @@ from algorithms.errors import SkiffError
 from algorithms.store import DEFAULT_STORE
 from algorithms.xgboost_params import XGBoostHyperparameters, describe_range
 from flows.data import UCI_URL
+from serving.updates import UpdatePolicy
 
+M = TypeVar("M", bound=BaseModel)
 Step = Literal["download", "clean", "split", "upload", "train", "register", "deploy", "evaluate"]
 STEPS: tuple[str, ...] = get_args(Step)
 
@@ -97,6 +99,11 @@ class PipelineConfig(BaseModel):
         "(none: always wait for 'skiff models approve')",
     )
     endpoint_name: str = Field("bank-marketing", description="endpoint to deploy to")
+    update: UpdatePolicy = Field(
+        default_factory=UpdatePolicy,
+        description="how a new version replaces a live one: strategy, baking, alarms",
+    )
+    endpoint_workers: int = Field(1, ge=1, le=64, description="worker processes of a new endpoint")
     host: str = Field("127.0.0.1", description="address the endpoint listens on")
     port: int = Field(
         0, ge=0, le=65535, description="endpoint port (0: a free one; kept while it runs)"
@@ -246,15 +253,15 @@ def add_config_arguments(
         group.add_argument(flag, **kwargs)
 
 
-def config_from_arguments(args: argparse.Namespace) -> PipelineConfig:
+def config_from_arguments(args: argparse.Namespace, model: type[M] = PipelineConfig) -> M:  # type: ignore[assignment]
     """Turn parsed flags (dotted dests) back into the nested config; pydantic validates it."""
     nested: dict[str, Any] = {}
     for dest, value in vars(args).items():
-        if dest.split(".")[0] not in PipelineConfig.model_fields:
+        if dest.split(".")[0] not in model.model_fields:
             continue
         *parents, leaf = dest.split(".")
         target = nested
         for parent in parents:
             target = target.setdefault(parent, {})
         target[leaf] = dict(value) if isinstance(value, list) else value
-    return PipelineConfig.model_validate(nested)
+    return model.model_validate(nested)

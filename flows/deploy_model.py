@@ -8,13 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Literal
 
 from prefect import flow
 
 from algorithms.errors import SkiffError
 from algorithms.store import DEFAULT_STORE, Store
 from flows import steps
+from flows.config import add_config_arguments, config_from_arguments
+from serving.updates import UpdatePolicy
 
 
 @flow(name="deploy-model", log_prints=True)
@@ -25,15 +26,25 @@ def deploy_model(
     store: str = DEFAULT_STORE,
     host: str = "127.0.0.1",
     port: int = 0,
-    strategy: Literal["ALL_AT_ONCE"] = "ALL_AT_ONCE",
+    update: UpdatePolicy = UpdatePolicy(),  # noqa: B008 - immutable in use: Prefect copies it
+    workers: int = 1,
 ) -> dict:
     """Deploy ``model_group`` version ``model_version`` to ``endpoint_name``.
 
-    ``strategy`` is SageMaker's update strategy. Only ALL_AT_ONCE exists yet: the new
-    version is loaded and checked beside the old one, then takes all traffic in one swap.
+    Args:
+        model_version: the registered, approved version to serve
+        endpoint_name: the endpoint (created if it does not exist)
+        model_group: the registry's model group
+        store: the store's root URL
+        host: address a new endpoint listens on
+        port: port of a new endpoint (0: a free one)
+        update: how the version replaces a live one: ALL_AT_ONCE, CANARY or LINEAR, the
+            baking time, the termination wait and the alarms that roll back
+        workers: worker processes of a new endpoint
     """
     root = Store(store).root
-    return steps.deploy(root, endpoint_name, model_group, model_version, host, port)
+    return steps.deploy(root, endpoint_name, model_group, model_version, host, port, update,
+                        workers)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,10 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", default=DEFAULT_STORE)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--strategy", choices=["ALL_AT_ONCE"], default="ALL_AT_ONCE")
+    parser.add_argument("--workers", type=int, default=1)
+    add_config_arguments(parser, UpdatePolicy)
     args = parser.parse_args(argv)
     try:
-        print(json.dumps(deploy_model(**vars(args)), indent=2))
+        policy = config_from_arguments(args, UpdatePolicy)
+    except ValueError as exc:
+        parser.error(str(exc))
+    options = {k: v for k, v in vars(args).items() if k in deploy_model.parameters.properties}
+    try:
+        print(json.dumps(deploy_model(**options, update=policy), indent=2))
     except SkiffError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

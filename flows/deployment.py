@@ -9,8 +9,8 @@ from algorithms.store import Store
 from flows.errors import PipelineError
 from serving import local
 from serving.endpoint import EndpointConfig, EndpointStore, Variant
-from serving.errors import ServingError
 from serving.registry import Approval, ModelRegistry
+from serving.updates import BlueGreen, UpdatePolicy
 
 
 class NotApproved(PipelineError):
@@ -30,15 +30,18 @@ class Deployment:
 
 
 def deploy(store: Store, endpoint: str, group: str, version: int, host: str = "127.0.0.1",
-           port: int = 0, timeout: float = 120.0) -> Deployment:  # fmt: skip
-    """Route all of ``endpoint``'s traffic to ``group`` version ``version`` (creating the
-    endpoint, or updating it in place), start its server if none runs, and wait until the
-    server serves the new config. If the server cannot load it, the previous config is
-    restored and the error raised.
+           port: int = 0, timeout: float = 120.0, policy: UpdatePolicy | None = None,
+           workers: int = 1) -> Deployment:  # fmt: skip
+    """Put ``group`` version ``version`` behind ``endpoint``.
+
+    A new endpoint gets a config with that version alone and a server. An existing one (its
+    server started again if it is not running) is updated in place by ``policy``: all at once,
+    canary or linear, with alarms; a failed load or a tripped alarm restores the old config.
 
     Raises:
         NotApproved: the version is not Approved (the message says how to approve it).
         ServingError: the server could not load the model (the old config keeps serving).
+        UpdateRolledBack: an alarm tripped during the update; the old config serves again.
     """
     mv = ModelRegistry(store).get(group, version)
     if mv.approval_status != Approval.APPROVED:
@@ -47,23 +50,18 @@ def deploy(store: Store, endpoint: str, group: str, version: int, host: str = "1
             f"it with: skiff --store {store.root} models approve {version} --group {group}"
         )
     configs = EndpointStore(store)
-    previous = configs.current(endpoint) if configs.exists(endpoint) else None
     variant = Variant(name=f"v{version}", model_group=group, model_version=version)
+    what = f"deploy {group} version {version}"
     started = time.monotonic()
-    wanted = EndpointConfig(
-        endpoint=endpoint, variants=[variant], reason=f"deploy {group} version {version}"
-    )
-    new = configs.update(endpoint, lambda _: wanted)
-    try:
-        server = local.start(store, endpoint, host, port, timeout=timeout)
-        local.wait_for_config(server, new.number, timeout=timeout)
-    except ServingError:
-        if previous is not None:
-            reason = f"rollback: config {new.number} could not be served"
-            restored = previous.model_copy(update={"reason": reason})
-            configs.update(endpoint, lambda _: restored)
-        raise
-    return Deployment(endpoint, server.url, new.number, variant.name, time.monotonic() - started)
+    if configs.exists(endpoint):
+        server = local.start(store, endpoint, host, port, timeout=timeout, workers=workers)
+        final = BlueGreen(configs, server, policy or UpdatePolicy()).run(variant, what)
+    else:
+        final = configs.update(
+            endpoint, lambda _: EndpointConfig(endpoint=endpoint, variants=[variant], reason=what)
+        )
+        server = local.start(store, endpoint, host, port, timeout=timeout, workers=workers)
+    return Deployment(endpoint, server.url, final.number, variant.name, time.monotonic() - started)
 
 
 def delete(store: Store, endpoint: str) -> bool:

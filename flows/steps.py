@@ -19,6 +19,7 @@ from algorithms.schema import FeatureSchema
 from algorithms.store import Store
 from flows import bank, data, datasets, deployment, evaluation, registration, training
 from serving.registry import ModelVersion
+from serving.updates import UpdatePolicy
 
 _step = task(cache_policy=NO_CACHE)
 
@@ -95,8 +96,10 @@ def register(store: str, group: str, job: str, threshold: float | None) -> Model
 
 
 @_step(name="deploy", task_run_name="deploy {group} v{version} to {endpoint}")
-def deploy(store: str, endpoint: str, group: str, version: int, host: str, port: int) -> dict:
-    return deployment.deploy(Store(store), endpoint, group, version, host, port).as_dict()
+def deploy(store: str, endpoint: str, group: str, version: int, host: str, port: int,
+           policy: UpdatePolicy, workers: int = 1) -> dict:  # fmt: skip
+    return deployment.deploy(Store(store), endpoint, group, version, host, port,
+                             policy=policy, workers=workers).as_dict()  # fmt: skip
 
 
 @_step(name="evaluate", task_run_name="evaluate through the endpoint")

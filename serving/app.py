@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import time
 from collections.abc import AsyncIterator
@@ -24,8 +25,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from algorithms.store import Store
+from serving import metrics
 from serving.endpoint import EndpointConfig, EndpointStore, Variant
-from serving.errors import BadRequest, EndpointNotFound, PayloadTooLarge, ServingError
+from serving.errors import (
+    BadRequest,
+    EndpointNotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    ServingError,
+)
 from serving.models import LoadedModel, load_model
 from serving.parsing import CSV_TYPES, media_type, parse_csv, parse_json
 
@@ -34,6 +42,13 @@ TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
 INVOKED_VARIANT = "X-Amzn-Invoked-Production-Variant"
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 THREAD_ROWS = 256  # bigger batches predict in a worker thread, off the event loop
+
+# Which config every worker serves: the lowest number any live worker serves, and the highest
+# number any worker failed to load. A deploy waits on these, not on one worker's view.
+SERVING_CONFIG = metrics.Gauge("skiff_config_number", "config served", multiprocess_mode="livemin")
+FAILED_CONFIG = metrics.Gauge(
+    "skiff_failed_config_number", "config that failed to load", multiprocess_mode="livemax"
+)
 
 
 @dataclass(frozen=True)
@@ -88,10 +103,13 @@ class EndpointState:
             models = {v.name: self._load(v) for v in config.variants}
         except ServingError as exc:
             self.last_error, self.failed_number = str(exc), config.number
+            FAILED_CONFIG.set(config.number)
             logger.error("config %d not applied, still serving the old one: %s", config.number, exc)
             return False
         self.table = RoutingTable.build(config, models)  # the swap: one assignment
         self.last_error, self.failed_number = None, None
+        SERVING_CONFIG.set(config.number)
+        FAILED_CONFIG.set(0)
         live = {(v.model_group, v.model_version) for v in config.variants}
         self._cache = {k: m for k, m in self._cache.items() if k in live}
         logger.info("serving config %d: %s", config.number,
@@ -103,7 +121,9 @@ class EndpointState:
         if key not in self._cache:
             started = time.perf_counter()
             self._cache[key] = load_model(self.store, *key)
-            logger.info("loaded %s v%d in %.0f ms", *key, 1000 * (time.perf_counter() - started))
+            seconds = time.perf_counter() - started
+            metrics.MODEL_LOAD.labels(variant.name).set(seconds)
+            logger.info("loaded %s v%d in %.0f ms", *key, 1000 * seconds)
         return self._cache[key]
 
 
@@ -141,26 +161,32 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
 
     async def status(request: Request) -> Response:
         table = state.table
+        everyone = _worker_configs()
         return JSONResponse({
             "endpoint": endpoint,
+            "pid": os.getpid(),
             "config_number": table.config.number if table else None,
+            "all_workers_config_number": everyone.get("skiff_config_number"),
+            "any_worker_failed_config_number": everyone.get("skiff_failed_config_number") or None,
             "variants": [v.model_dump() for v in table.config.variants] if table else [],
             "last_error": state.last_error,
             "failed_config_number": state.failed_number,
         })  # fmt: skip
 
     async def invocations(request: Request) -> Response:
+        started = time.perf_counter()
+        routed = metrics.UNROUTED
         try:
             name = request.path_params.get("endpoint")
             if name is not None and name != endpoint:
-                return JSONResponse({"error": f"no endpoint named {name!r} here; this is "
-                                     f"{endpoint!r}", "status": 404}, status_code=404)  # fmt: skip
+                raise EndpointNotFound(f"no endpoint named {name!r} here; this is {endpoint!r}")
             table = state.table
             if table is None:
-                return JSONResponse({"error": "no model loaded yet", "status": 503}, 503)
+                raise ServiceUnavailable("no model loaded yet")
             kind = media_type(request.headers.get("content-type"))
             body = await _read_body(request, state.max_body)
             variant, model = table.pick(request.headers.get(TARGET_VARIANT))
+            routed = variant.name
             if kind in CSV_TYPES:
                 rows = parse_csv(body, model.n_features)
             else:
@@ -169,16 +195,16 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
                 scores = await run_in_threadpool(model.predict, rows)
             else:
                 scores = model.predict(rows)
+            response = _scores_response(scores, kind, request, variant.name)
         except Exception as exc:
-            return _error(exc)
-        headers = {INVOKED_VARIANT: variant.name}
-        if CUSTOM_ATTRIBUTES.lower() in request.headers:
-            headers[CUSTOM_ATTRIBUTES] = request.headers[CUSTOM_ATTRIBUTES]
-        accept = request.headers.get("accept", "")
-        if "text/csv" in accept or (kind in CSV_TYPES and "json" not in accept):
-            text = "\n".join(f"{s:.6g}" for s in scores) + "\n"
-            return Response(text, media_type="text/csv", headers=headers)
-        return JSONResponse({"predictions": [float(s) for s in scores]}, headers=headers)
+            response = _error(exc)
+            if routed != metrics.UNROUTED:
+                response.headers[INVOKED_VARIANT] = routed
+        metrics.observe(routed, response.status_code, time.perf_counter() - started)
+        return response
+
+    async def prometheus(request: Request) -> Response:
+        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
     return Starlette(
         routes=[
@@ -186,9 +212,43 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
             Route("/invocations", invocations, methods=["POST"]),
             Route("/endpoints/{endpoint}/invocations", invocations, methods=["POST"]),
             Route("/skiff/status", status, methods=["GET"]),
+            Route("/metrics", prometheus, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
+
+
+def app_from_environment() -> Starlette:
+    """The app of one worker process of ``serving.server`` (its settings come in the env)."""
+    from serving.server import ENV_ENDPOINT, ENV_POLL, ENV_STORE
+
+    return create_app(Store(os.environ[ENV_STORE]), os.environ[ENV_ENDPOINT],
+                      poll_interval=float(os.environ.get(ENV_POLL, "0.5")))  # fmt: skip
+
+
+def _scores_response(scores: np.ndarray, kind: str, request: Request, variant: str) -> Response:
+    headers = {INVOKED_VARIANT: variant}
+    if CUSTOM_ATTRIBUTES.lower() in request.headers:
+        headers[CUSTOM_ATTRIBUTES] = request.headers[CUSTOM_ATTRIBUTES]
+    accept = request.headers.get("accept", "")
+    if "text/csv" in accept or (kind in CSV_TYPES and "json" not in accept):
+        text = "\n".join(f"{s:.6g}" for s in scores) + "\n"
+        return Response(text, media_type="text/csv", headers=headers)
+    return JSONResponse({"predictions": [float(s) for s in scores]}, headers=headers)
+
+
+def _worker_configs() -> dict[str, float]:
+    """The config gauges summed over the workers (min served, max failed)."""
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return {
+        sample.name: sample.value
+        for family in registry.collect()
+        if family.name in ("skiff_config_number", "skiff_failed_config_number")
+        for sample in family.samples
+    }
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

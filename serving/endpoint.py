@@ -57,6 +57,8 @@ class EndpointConfig(BaseModel):
     variants: list[Variant]
     created_at: str = Field(default_factory=now)
     reason: str = ""
+    # A step of a blue/green update (a canary or linear share): a rollback skips these.
+    transitional: bool = False
 
     @field_validator("variants")
     @classmethod

@@ -37,3 +37,9 @@ class ModelLoadError(ServingError):
     """A model could not be loaded or failed its warm-up; the old config keeps serving."""
 
     status_code = 500
+
+
+class ServiceUnavailable(ServingError):
+    """No model is loaded yet, or the server is saturated: try again shortly."""
+
+    status_code = 503

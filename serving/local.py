@@ -70,7 +70,8 @@ def running_all(store: Store) -> list[RunningEndpoint]:
 
 
 def start(store: Store, name: str, host: str = "127.0.0.1", port: int = 0,
-          timeout: float = 60.0, poll_interval: float = 0.5) -> RunningEndpoint:  # fmt: skip
+          timeout: float = 60.0, poll_interval: float = 0.5,
+          workers: int = 1) -> RunningEndpoint:  # fmt: skip
     """Start the server of a stored endpoint (or return the one already running).
 
     Raises:
@@ -89,7 +90,7 @@ def start(store: Store, name: str, host: str = "127.0.0.1", port: int = 0,
         proc = subprocess.Popen(
             [sys.executable, "-m", "serving.server", "--store", store.root, "--endpoint", name,
              "--host", host, "--port", str(port), "--state-file", str(state_path),
-             "--poll-interval", str(poll_interval)],
+             "--poll-interval", str(poll_interval), "--workers", str(workers)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             start_new_session=True,
         )  # fmt: skip
@@ -99,13 +100,13 @@ def start(store: Store, name: str, host: str = "127.0.0.1", port: int = 0,
             raise ServingError(f"endpoint {name!r} failed to start: {_tail(log_path)}")
         endpoint = running(store, name)
         status = _status(endpoint.url) if endpoint is not None else {}
-        if status.get("config_number") is not None:
+        if status.get("all_workers_config_number"):
             return endpoint  # type: ignore[return-value]
-        if status.get("failed_config_number") is not None:
+        if status.get("any_worker_failed_config_number"):
             stop(store, name)
             raise ServingError(
                 f"endpoint {name!r} cannot serve its config "
-                f"{status['failed_config_number']}: {status['last_error']}"
+                f"{status['any_worker_failed_config_number']:g}: {status['last_error']}"
             )
         time.sleep(0.1)
     stop(store, name)
@@ -151,10 +152,10 @@ def wait_for_config(endpoint: RunningEndpoint, number: int, timeout: float = 60.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = _status(endpoint.url)
-        if (status.get("config_number") or 0) >= number:
+        if (status.get("all_workers_config_number") or 0) >= number:
             return
-        if status.get("failed_config_number") == number:
-            raise ServingError(f"endpoint {endpoint.name!r} rejected config {number}: "
-                               f"{status['last_error']}")  # fmt: skip
+        if (status.get("any_worker_failed_config_number") or 0) >= number:
+            reason = status.get("last_error") or f"see {endpoint.log}"
+            raise ServingError(f"endpoint {endpoint.name!r} rejected config {number}: {reason}")
         time.sleep(0.05)
     raise ServingError(f"endpoint {endpoint.name!r} did not apply config {number} in {timeout:g} s")

@@ -1,7 +1,10 @@
-"""The endpoint process: ``python -m serving.server --store URL --endpoint NAME``.
+"""The endpoint process: ``python -m serving.server --store URL --endpoint NAME [--workers N]``.
 
 It binds its socket itself (``--port 0``: a free port), records its URL in ``--state-file``
-(machine-local, outside the store), and serves until SIGTERM.
+(machine-local, outside the store), and serves until SIGTERM. With ``--workers N`` it is
+uvicorn's supervisor over N worker processes that share the socket; each holds every live
+variant and follows the stored config on its own, and their counters are summed through a
+shared metrics folder (``serving/metrics.py``).
 """
 
 from __future__ import annotations
@@ -10,15 +13,19 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from algorithms.jobs import now
-from algorithms.store import Store
-from serving.app import create_app
+
+# What each worker's app reads (workers are spawned processes: they get the environment).
+ENV_STORE, ENV_ENDPOINT, ENV_POLL = "SKIFF_SERVE_STORE", "SKIFF_SERVE_ENDPOINT", "SKIFF_SERVE_POLL"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--poll-interval", type=float, default=0.5)
     parser.add_argument("--state-file", type=Path)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
@@ -46,13 +54,27 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(json.dumps({"pid": os.getpid(), "url": url, "store": args.store,
                                    "endpoint": args.endpoint, "started_at": now()}))  # fmt: skip
         os.replace(tmp, args.state_file)
-    app = create_app(Store(args.store), args.endpoint, poll_interval=args.poll_interval)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=75)
+    # Before anything imports prometheus_client: its multiprocess mode reads this at import.
+    metrics_dir = tempfile.mkdtemp(prefix="skiff-metrics-")
+    os.environ |= {"PROMETHEUS_MULTIPROC_DIR": metrics_dir, ENV_STORE: args.store,
+                   ENV_ENDPOINT: args.endpoint, ENV_POLL: str(args.poll_interval)}  # fmt: skip
+    config = uvicorn.Config(
+        "serving.app:app_from_environment",
+        factory=True,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=75,
+        workers=args.workers,
+    )
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        if args.workers > 1:
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            uvicorn.Server(config).run(sockets=[sock])
     finally:
         if args.state_file:
             args.state_file.unlink(missing_ok=True)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

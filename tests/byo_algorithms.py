@@ -62,3 +62,19 @@ class LogisticPredictor:
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         return 1 / (1 + np.exp(-(features @ self.w + self.b)))
+
+
+class Erratic(Logistic):
+    """Trains like Logistic, but its model fails on real rows (it passes the zero warm-up)."""
+
+    def train(self, data: TrainingData, hyperparameters, context: TrainingContext):
+        model = super().train(data, hyperparameters, context)
+        model.predictor = "tests.byo_algorithms:ErraticPredictor"
+        return model
+
+
+class ErraticPredictor(LogisticPredictor):
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        if np.any(rows):
+            raise RuntimeError("erratic model: cannot score real rows")
+        return super().predict(rows)

@@ -31,9 +31,9 @@ def bank_channels(
 
 
 def train_and_register(store: Store, channels, schema, features, name: str, threshold=0.0,
-                       **hyperparameters) -> ModelVersion:  # fmt: skip
+                       algorithm="xgboost", **hyperparameters) -> ModelVersion:  # fmt: skip
     job = TrainingJob(
-        name=name, channels=channels, label="y", features=features,
+        name=name, channels=channels, label="y", features=features, algorithm=algorithm,
         output_url=store.url(JobStore.output_key(name)), feature_schema=schema,
         hyperparameters={"num_round": 20, **hyperparameters},
     )  # fmt: skip

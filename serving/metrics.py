@@ -1,0 +1,104 @@
+"""The server's own counters, per variant, summed across its worker processes.
+
+prometheus_client's multiprocess mode keeps each process's values in memory-mapped files under
+``$PROMETHEUS_MULTIPROC_DIR``, and a scrape of any worker sums them all: one ``/metrics`` sees
+the whole server, and so do the update alarms that read it. The server sets that folder before
+this module is first imported (``serving/server.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.parser import text_string_to_metric_families
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+UNROUTED = "-"  # the variant label of a request refused before a variant was chosen
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+INVOCATIONS = Counter("skiff_invocations", "requests answered, by variant", ["variant"])
+ERRORS_4XX = Counter("skiff_invocation_4xx_errors", "requests refused as bad", ["variant"])
+ERRORS_5XX = Counter("skiff_invocation_5xx_errors", "requests failed by the server", ["variant"])
+LATENCY = Histogram(
+    "skiff_model_latency_seconds", "time from request to response", ["variant"], buckets=BUCKETS
+)
+MODEL_LOAD = Gauge(
+    "skiff_model_load_seconds", "time to load and warm up the variant's model", ["variant"],
+    multiprocess_mode="max",
+)  # fmt: skip
+
+
+def observe(variant: str, status: int, seconds: float) -> None:
+    INVOCATIONS.labels(variant).inc()
+    LATENCY.labels(variant).observe(seconds)
+    if 400 <= status < 500:
+        ERRORS_4XX.labels(variant).inc()
+    elif status >= 500:
+        ERRORS_5XX.labels(variant).inc()
+
+
+def exposition() -> bytes:
+    """Every worker's counters, summed, in Prometheus' text format."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry)
+
+
+# -- reading them back (the update alarms) ---------------------------------------------------
+@dataclass(frozen=True)
+class VariantCounters:
+    """One variant's counters at one moment; subtract two to get a window."""
+
+    invocations: float = 0.0
+    errors_5xx: float = 0.0
+    buckets: tuple[tuple[float, float], ...] = ()  # (upper bound, cumulative count)
+
+    def __sub__(self, earlier: VariantCounters) -> VariantCounters:
+        before = dict(earlier.buckets)
+        return VariantCounters(
+            self.invocations - earlier.invocations,
+            self.errors_5xx - earlier.errors_5xx,
+            tuple((le, n - before.get(le, 0.0)) for le, n in self.buckets),
+        )
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors_5xx / self.invocations if self.invocations else 0.0
+
+    def quantile(self, q: float) -> float:
+        """The bucket bound under which a fraction ``q`` of the window's requests finished."""
+        total = self.buckets[-1][1] if self.buckets else 0.0
+        for bound, count in self.buckets:
+            if total and count >= q * total:
+                return bound
+        return 0.0
+
+
+def parse(text: str) -> dict[str, VariantCounters]:
+    """Variant name → its counters, from a ``/metrics`` scrape."""
+    found: dict[str, dict] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            variant = sample.labels.get("variant")
+            if variant is None:
+                continue
+            entry = found.setdefault(variant, {"invocations": 0.0, "errors_5xx": 0.0, "b": {}})
+            if sample.name == "skiff_invocations_total":
+                entry["invocations"] = sample.value
+            elif sample.name == "skiff_invocation_5xx_errors_total":
+                entry["errors_5xx"] = sample.value
+            elif sample.name == "skiff_model_latency_seconds_bucket":
+                entry["b"][float(sample.labels["le"])] = sample.value
+    return {
+        name: VariantCounters(e["invocations"], e["errors_5xx"], tuple(sorted(e["b"].items())))
+        for name, e in found.items()
+    }

@@ -1,0 +1,212 @@
+"""Blue/green updates of a running endpoint, as SageMaker's DeploymentConfig does them.
+
+The new variant (green) joins the old ones (blue) in one config and takes a growing share of
+the traffic: all at once, a canary share first, or linear steps. After each step the update
+bakes for ``wait_seconds`` while alarms watch the new variant through the server's own
+counters (``/metrics``: 5xx rate and p99 latency). A tripped alarm, or a model that fails to
+load, puts the old config back. Once green has all the traffic, blue stays loaded (at weight 0)
+for ``termination_wait_seconds`` so that a rollback is instant, and is then dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Literal
+
+import httpx
+from pydantic import BaseModel, Field, model_validator
+
+from serving import local, metrics
+from serving.endpoint import EndpointConfig, EndpointStore, Variant
+from serving.errors import ServingError
+
+logger = logging.getLogger(__name__)
+Strategy = Literal["ALL_AT_ONCE", "CANARY", "LINEAR"]
+ALARM_POLL = 0.25
+
+
+class Alarms(BaseModel):
+    """Limits on the new variant during baking; a breach rolls the update back."""
+
+    max_error_rate: float = Field(
+        0.05, ge=0, le=1, description="most 5xx per request the new variant may answer"
+    )
+    max_p99_ms: float = Field(1000, gt=0, description="highest p99 latency of the new variant")
+    min_requests: int = Field(
+        10, ge=1, description="requests the new variant must have seen before an alarm judges"
+    )
+
+
+class UpdatePolicy(BaseModel):
+    """How a new model version replaces the live one."""
+
+    strategy: Strategy = Field("ALL_AT_ONCE", description="ALL_AT_ONCE, CANARY or LINEAR")
+    canary_size: float = Field(0.1, gt=0, lt=1, description="CANARY: the first share of traffic")
+    linear_step: float = Field(0.25, gt=0, lt=1, description="LINEAR: the share added per step")
+    wait_seconds: float = Field(0, ge=0, le=86400, description="baking time after each step")
+    termination_wait_seconds: float = Field(
+        0, ge=0, le=86400, description="how long the old variant stays loaded after the shift"
+    )
+    alarms: Alarms = Field(default_factory=Alarms)
+
+    @model_validator(mode="after")
+    def _baking_for_stepwise(self) -> UpdatePolicy:
+        if self.strategy != "ALL_AT_ONCE" and self.wait_seconds <= 0:
+            raise ValueError(f"{self.strategy} needs a baking time: set wait_seconds > 0")
+        return self
+
+    def shares(self) -> list[float]:
+        """The new variant's share of traffic after each step."""
+        if self.strategy == "CANARY":
+            return [self.canary_size, 1.0]
+        if self.strategy == "LINEAR":
+            steps = int(1 / self.linear_step - 1e-9)
+            return [round(self.linear_step * (i + 1), 6) for i in range(steps)] + [1.0]
+        return [1.0]
+
+
+class UpdateRolledBack(ServingError):
+    """The update was undone: an alarm tripped, or the new model could not be served."""
+
+    status_code = 409
+
+
+def with_share(blue: EndpointConfig, green: Variant, share: float, reason: str) -> EndpointConfig:
+    """Blue's variants scaled to ``1 - share`` of the traffic, green given ``share``."""
+    old = [v for v in blue.variants if v.name != green.name]
+    total = sum(v.weight for v in old) or 1.0
+    scaled = [v.model_copy(update={"weight": round((1 - share) * v.weight / total, 6)})
+              for v in old]  # fmt: skip
+    return EndpointConfig(endpoint=blue.endpoint, variants=[*scaled, green.model_copy(
+        update={"weight": share})], reason=reason, transitional=True)  # fmt: skip
+
+
+class BlueGreen:
+    """One update of one endpoint whose server runs on this machine."""
+
+    def __init__(self, configs: EndpointStore, server: local.RunningEndpoint,
+                 policy: UpdatePolicy, sleep: Callable[[float], None] = time.sleep):  # fmt: skip
+        self.configs, self.server, self.policy, self.sleep = configs, server, policy, sleep
+        self.name = server.name
+
+    def run(self, green: Variant, what: str) -> EndpointConfig:
+        """Shift the traffic to ``green`` step by step; return the final config.
+
+        Raises:
+            UpdateRolledBack: an alarm tripped or the model failed to load; the endpoint serves
+                its old config again (the message says why).
+        """
+        blue = self.configs.current(self.name)
+        strategy = self.policy.strategy
+        for share in self.policy.shares():
+            reason = f"{what}: {strategy} {share:.0%} to {green.name}"
+            self._apply(with_share(blue, green, share, reason), blue)
+            self._bake(green.name, blue)
+        self.sleep(self.policy.termination_wait_seconds)  # blue stays loaded, at weight 0
+        final = EndpointConfig(
+            endpoint=self.name,
+            variants=[green.model_copy(update={"weight": 1.0})],
+            reason=f"{what}: done, {green.name} serves all traffic",
+        )
+        return self._apply(final, blue)
+
+    def _apply(self, config: EndpointConfig, blue: EndpointConfig) -> EndpointConfig:
+        published = self.configs.update(self.name, lambda _: config)
+        try:
+            local.wait_for_config(self.server, published.number)
+        except ServingError as exc:
+            self._rollback(blue, f"config {published.number} could not be served: {exc}")
+        logger.info("%s: config %d live (%s)", self.name, published.number, config.reason)
+        return published
+
+    def _bake(self, variant: str, blue: EndpointConfig) -> None:
+        """Watch ``variant``'s counters for the baking time; roll back if an alarm trips."""
+        alarms, started = self.policy.alarms, time.monotonic()
+        baseline = self._counters(variant)
+        while time.monotonic() - started < self.policy.wait_seconds:
+            self.sleep(min(ALARM_POLL, self.policy.wait_seconds))
+            window = self._counters(variant) - baseline
+            if window.invocations < alarms.min_requests:
+                continue
+            if window.error_rate > alarms.max_error_rate:
+                self._rollback(blue, f"alarm: {variant} answered {window.errors_5xx:.0f} of "
+                               f"{window.invocations:.0f} requests with 5xx "
+                               f"(limit {alarms.max_error_rate:.1%})")  # fmt: skip
+            p99_ms = 1000 * window.quantile(0.99)
+            if p99_ms > alarms.max_p99_ms:
+                self._rollback(blue, f"alarm: {variant} p99 latency {p99_ms:.0f} ms "
+                               f"(limit {alarms.max_p99_ms:.0f} ms)")  # fmt: skip
+
+    def _counters(self, variant: str) -> metrics.VariantCounters:
+        response = httpx.get(f"{self.server.url}/metrics", timeout=10)
+        response.raise_for_status()
+        return metrics.parse(response.text).get(variant, metrics.VariantCounters())
+
+    def _rollback(self, blue: EndpointConfig, why: str) -> None:
+        restored = blue.model_copy(update={"reason": f"rollback: {why}", "transitional": False})
+        back = self.configs.update(self.name, lambda _: restored)
+        local.wait_for_config(self.server, back.number)
+        logger.warning("%s: rolled back to the old variants (config %d): %s",
+                       self.name, back.number, why)  # fmt: skip
+        raise UpdateRolledBack(f"endpoint {self.name!r} rolled back: {why}")
+
+
+def set_weights(
+    configs: EndpointStore, name: str, weights: dict[str, float],
+    server: local.RunningEndpoint | None = None,
+) -> EndpointConfig:  # fmt: skip
+    """Change the traffic weights of existing variants, without loading anything new."""
+    current = configs.current(name)
+    names = [v.name for v in current.variants]
+    unknown = sorted(set(weights) - set(names))
+    if unknown:
+        raise ServingError(f"endpoint {name!r} has no variant {', '.join(unknown)}; "
+                           f"its variants: {', '.join(names)}")  # fmt: skip
+    variants = [v.model_copy(update={"weight": weights.get(v.name, v.weight)})
+                for v in current.variants]  # fmt: skip
+    reason = "weights: " + ", ".join(f"{v.name}={v.weight:g}" for v in variants)
+    wanted = EndpointConfig(endpoint=name, variants=variants, reason=reason)  # validates sums
+    return _publish(configs, wanted, server)
+
+
+def rollback(
+    configs: EndpointStore, name: str, to: int | None = None,
+    server: local.RunningEndpoint | None = None,
+) -> EndpointConfig:  # fmt: skip
+    """Serve an earlier config again: config ``to``, or else the last settled config (not a
+    step of an update) whose traffic differs from the current one's."""
+    current = configs.current(name)
+    history = configs.history(name)
+    if to is not None:
+        matches = [c for c in history if c.number == to]
+        if not matches:
+            raise ServingError(f"endpoint {name!r} has no config {to} (1-{current.number})")
+        target = matches[0]
+    else:
+        live = _traffic(current)
+        earlier = [c for c in history if c.number < current.number and not c.transitional
+                   and _traffic(c) != live]  # fmt: skip
+        if not earlier:
+            raise ServingError(f"endpoint {name!r} has no earlier config to roll back to")
+        target = earlier[-1]
+    restored = target.model_copy(
+        update={"reason": f"rollback to config {target.number}", "transitional": False}
+    )
+    return _publish(configs, restored, server)
+
+
+def _traffic(config: EndpointConfig) -> set[tuple[str, str, int, float]]:
+    """Which models get traffic, and how much (variants at weight 0 serve nothing)."""
+    total = sum(v.weight for v in config.variants)
+    return {(v.name, v.model_group, v.model_version, round(v.weight / total, 6))
+            for v in config.variants if v.weight > 0}  # fmt: skip
+
+
+def _publish(configs: EndpointStore, config: EndpointConfig,
+             server: local.RunningEndpoint | None) -> EndpointConfig:  # fmt: skip
+    published = configs.update(config.endpoint, lambda _: config)
+    if server is not None:
+        local.wait_for_config(server, published.number)
+    return published

@@ -1,0 +1,151 @@
+"""Blue/green updates, weights, rollback, worker processes and /metrics, on real endpoint servers
+with real models (each test starts its own server; a Load thread pool keeps requests flowing)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+import httpx
+import pandas as pd
+import pytest
+
+from algorithms.store import Store
+from flows.cli import main as cli
+from flows.deployment import delete, deploy
+from serving import local, metrics
+from serving.endpoint import EndpointConfig, EndpointStore, Variant
+from serving.registry import Approval, ModelRegistry
+from serving.updates import Alarms, UpdatePolicy, UpdateRolledBack
+from tests.conftest import wait_for
+from tests.serving_fixtures import bank_channels, train_and_register
+from tests.test_serving import Load, csv_rows, post
+
+GROUP = "bank-marketing"
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, csv_bytes):
+    """Versions 1 and 2: good XGBoost models; version 3 loads and warms up, then fails."""
+    store = Store(str(tmp_path_factory.mktemp("updates") / "store"))
+    store.ensure_layout()
+    channels, schema, features = bank_channels(store, csv_bytes)
+    train_and_register(store, channels, schema, features, "good1", max_depth=3)
+    train_and_register(store, channels, schema, features, "good2", eta=0.5, gamma=0)
+    train_and_register(store, channels, schema, features, "erratic", algorithm="tests.byo_algorithms:Erratic")  # fmt: skip
+    ModelRegistry(store).set_approval(GROUP, 3, Approval.APPROVED, by="test", reason="canary")
+    return store, features, pd.read_parquet(channels["validation"])
+
+
+@pytest.fixture
+def endpoint(request, models):
+    """A fresh endpoint serving version 1; deleted afterwards."""
+    store = models[0]
+    name = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[:40].strip("-")
+    deployed = deploy(store, name, GROUP, 1, workers=getattr(request, "param", 1))
+    yield name, deployed.endpoint_url
+    delete(store, name)
+
+
+def counters(url: str) -> dict[str, metrics.VariantCounters]:
+    return metrics.parse(httpx.get(f"{url}/metrics").text)
+
+
+@pytest.mark.parametrize("endpoint", [2], indirect=True)
+def test_two_workers_share_the_socket_and_one_scrape_sums_them(endpoint, models):
+    _, url = endpoint
+    _, features, test = models
+    pids: set[int] = set()
+
+    def both_answered() -> bool:  # a new connection each time: the kernel spreads them
+        pids.add(httpx.get(f"{url}/skiff/status").json()["pid"])
+        return len(pids) == 2
+
+    wait_for(both_answered, 30, "answers from both worker processes", every=0.01)
+    body = csv_rows(test[:3], features)
+    for _ in range(60):
+        assert post(url, body).status_code == 200
+    assert post(url, "1,2\n").status_code == 400  # wrong feature count: a 4xx, counted
+    scrape = httpx.get(f"{url}/metrics").text
+    v1 = metrics.parse(scrape)["v1"]
+    assert v1.invocations == 61 and v1.buckets[-1][1] == 61  # every worker's requests, summed
+    assert 'skiff_invocation_4xx_errors_total{variant="v1"} 1.0' in scrape
+    assert 'skiff_model_load_seconds{variant="v1"}' in scrape
+
+
+def test_weights_are_honoured_then_changed_and_rolled_back(endpoint, models, capsys):
+    name, url = endpoint
+    store, features, test = models
+    configs = EndpointStore(store)
+    two = EndpointConfig(endpoint=name, variants=[
+        Variant(name="v1", model_group=GROUP, model_version=1, weight=0.8),
+        Variant(name="v2", model_group=GROUP, model_version=2, weight=0.2)])  # fmt: skip
+    server = local.running(store, name)
+    two = configs.update(name, lambda _: two)
+    local.wait_for_config(server, two.number)
+
+    n, body = 1000, csv_rows(test[:1], features)
+    with httpx.Client(base_url=url) as client:
+        seen = Counter(
+            client.post("/invocations", content=body, headers={"Content-Type": "text/csv"})
+            .headers["x-amzn-invoked-production-variant"] for _ in range(n)
+        )  # fmt: skip
+    assert abs(seen["v2"] / n - 0.2) < 4 * math.sqrt(0.2 * 0.8 / n), seen  # 4 sigma
+
+    assert cli(["--store", store.root, "endpoints", "weights", name, "v1=0", "v2=1"]) == 0
+    assert {post(url, body).headers["x-amzn-invoked-production-variant"] for _ in range(20)} == {
+        "v2"}  # fmt: skip
+    assert cli(["--store", store.root, "endpoints", "weights", name, "v9=1"]) == 1
+    assert "has no variant v9; its variants: v1, v2" in capsys.readouterr().err
+
+    assert cli(["--store", store.root, "endpoints", "rollback", name]) == 0
+    current = configs.current(name)
+    assert [(v.name, v.weight) for v in current.variants] == [("v1", 0.8), ("v2", 0.2)]
+    assert current.reason == f"rollback to config {two.number}"
+
+
+def test_linear_update_under_load_has_zero_failed_requests(endpoint, models):
+    name, url = endpoint
+    store, features, test = models
+    policy = UpdatePolicy(strategy="LINEAR", linear_step=0.5, wait_seconds=1,
+                          termination_wait_seconds=0.5,
+                          alarms=Alarms(max_p99_ms=30_000))  # fmt: skip  (CI load must not trip it)
+    with Load(url, csv_rows(test[:1], features)) as load:
+        wait_for(lambda: load.total() > 20, 30, "requests to flow")
+        done = deploy(store, name, GROUP, 2, policy=policy)
+        seen = load.total()
+        wait_for(lambda: load.total() > seen + 20, 30, "requests after the update")
+    assert {status for status, _ in load.counts} == {200}, load.counts
+    assert load.counts[(200, "v1")] > 0 and load.counts[(200, "v2")] > 0
+    history = EndpointStore(store).history(name)
+    steps = [c.reason for c in history if c.number > history[0].number]
+    assert steps == [f"deploy {GROUP} version 2: LINEAR 50% to v2",
+                     f"deploy {GROUP} version 2: LINEAR 100% to v2",
+                     f"deploy {GROUP} version 2: done, v2 serves all traffic"]  # fmt: skip
+    assert [v.name for v in EndpointStore(store).current(name).variants] == ["v2"]
+    assert done.endpoint_url == url
+
+
+def test_an_erratic_canary_trips_its_alarm_and_traffic_rolls_back(endpoint, models):
+    name, url = endpoint
+    store, features, test = models
+    policy = UpdatePolicy(strategy="CANARY", canary_size=0.2, wait_seconds=60,
+                          alarms=Alarms(max_error_rate=0.05, min_requests=10))  # fmt: skip
+    with Load(url, csv_rows(test[:1], features)) as load:
+        wait_for(lambda: load.total() > 20, 30, "requests to flow")
+        before = load.total()
+        with pytest.raises(
+            UpdateRolledBack, match=r"alarm: v3 answered \d+ of \d+ requests with 5xx"
+        ):
+            deploy(store, name, GROUP, 3, policy=policy)
+        during = load.total() - before
+        seen = load.total()
+        wait_for(lambda: load.total() > seen + 50, 30, "requests after the rollback")
+    failed = {key: n for key, n in load.counts.items() if key[0] != 200}
+    assert set(failed) == {(500, "v3")}, load.counts  # only the canary failed, never v1
+    # Failures are bounded by the canary's share of the requests until the alarm tripped.
+    assert failed[(500, "v3")] <= 0.2 * during + 3 * policy.alarms.min_requests, (failed, during)
+    current = EndpointStore(store).current(name)
+    assert [v.name for v in current.variants] == ["v1"]
+    assert current.reason.startswith("rollback: alarm: v3")
