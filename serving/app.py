@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import importlib.metadata
 import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from algorithms.store import Store
-from serving import metrics
+from serving import metrics, v2
 from serving.endpoint import EndpointConfig, EndpointStore, Variant
 from serving.errors import (
     BadRequest,
@@ -127,11 +129,40 @@ class EndpointState:
         return self._cache[key]
 
 
-def _error(exc: Exception) -> JSONResponse:
+class Routed:
+    """Which variant a request went to, once known (for headers and /metrics)."""
+
+    variant: str = metrics.UNROUTED
+
+
+Handler = Callable[[Request, Routed], Awaitable[Response]]
+ErrorShape = Callable[[Exception], Response]
+
+
+def _status(exc: Exception) -> int:
     status = exc.status_code if isinstance(exc, ServingError) else 500
     if status >= 500:
         logger.exception("request failed")
+    return status
+
+
+def _error(exc: Exception) -> JSONResponse:
+    """SageMaker's side: the message and the status."""
+    status = _status(exc)
     return JSONResponse({"error": str(exc), "status": status}, status_code=status)
+
+
+def _v2_error(exc: Exception) -> JSONResponse:
+    """The Open Inference Protocol's error shape."""
+    return JSONResponse({"error": str(exc)}, status_code=_status(exc))
+
+
+@functools.cache
+def _version() -> str:
+    try:
+        return importlib.metadata.version("skiff")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
 
 
 def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
@@ -173,35 +204,93 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
             "failed_config_number": state.failed_number,
         })  # fmt: skip
 
-    async def invocations(request: Request) -> Response:
-        started = time.perf_counter()
-        routed = metrics.UNROUTED
+    def live_table() -> RoutingTable:
+        if state.table is None:
+            raise ServiceUnavailable("no model loaded yet")
+        return state.table
+
+    async def predict(model: LoadedModel, rows: np.ndarray) -> np.ndarray:
+        if len(rows) >= THREAD_ROWS:
+            return await run_in_threadpool(model.predict, rows)
+        return model.predict(rows)
+
+    async def observed(request: Request, handle: Handler, error: ErrorShape) -> Response:
+        """Run ``handle``, turn failures into ``error``'s shape, count it for /metrics."""
+        started, routed = time.perf_counter(), Routed()
         try:
-            name = request.path_params.get("endpoint")
-            if name is not None and name != endpoint:
-                raise EndpointNotFound(f"no endpoint named {name!r} here; this is {endpoint!r}")
-            table = state.table
-            if table is None:
-                raise ServiceUnavailable("no model loaded yet")
-            kind = media_type(request.headers.get("content-type"))
-            body = await _read_body(request, state.max_body)
-            variant, model = table.pick(request.headers.get(TARGET_VARIANT))
-            routed = variant.name
-            if kind in CSV_TYPES:
-                rows = parse_csv(body, model.n_features)
-            else:
-                rows = parse_json(body, model.n_features, model.schema)
-            if len(rows) >= THREAD_ROWS:
-                scores = await run_in_threadpool(model.predict, rows)
-            else:
-                scores = model.predict(rows)
-            response = _scores_response(scores, kind, request, variant.name)
+            response = await handle(request, routed)
         except Exception as exc:
-            response = _error(exc)
-            if routed != metrics.UNROUTED:
-                response.headers[INVOKED_VARIANT] = routed
-        metrics.observe(routed, response.status_code, time.perf_counter() - started)
+            response = error(exc)
+            if routed.variant != metrics.UNROUTED:
+                response.headers[INVOKED_VARIANT] = routed.variant
+        metrics.observe(routed.variant, response.status_code, time.perf_counter() - started)
         return response
+
+    async def sagemaker(request: Request, routed: Routed) -> Response:
+        name = request.path_params.get("endpoint")
+        if name is not None and name != endpoint:
+            raise EndpointNotFound(f"no endpoint named {name!r} here; this is {endpoint!r}")
+        table = live_table()
+        kind = media_type(request.headers.get("content-type"))
+        body = await _read_body(request, state.max_body)
+        variant, model = table.pick(request.headers.get(TARGET_VARIANT))
+        routed.variant = variant.name
+        if kind in CSV_TYPES:
+            rows = parse_csv(body, model.n_features)
+        else:
+            rows = parse_json(body, model.n_features, model.schema)
+        return _scores_response(await predict(model, rows), kind, request, variant.name)
+
+    async def invocations(request: Request) -> Response:
+        return await observed(request, sagemaker, _error)
+
+    def v2_pick(table: RoutingTable, request: Request) -> tuple[Variant, LoadedModel]:
+        v2.check_model(request.path_params["name"], endpoint)
+        if "version" not in request.path_params:
+            return table.pick(request.headers.get(TARGET_VARIANT))
+        version = v2.parse_version(request.path_params["version"])
+        for variant in table.config.variants:
+            if variant.model_version == version:
+                return variant, table.models[variant.name]
+        live = ", ".join(str(v.model_version) for v in table.config.variants)
+        raise EndpointNotFound(f"version {version} is not live in {endpoint!r} (live: {live})")
+
+    async def v2_infer_handler(request: Request, routed: Routed) -> Response:
+        table = live_table()
+        body = await _read_body(request, state.max_body)
+        variant, model = v2_pick(table, request)
+        routed.variant = variant.name
+        rows, request_id = v2.parse_infer(body, model.n_features)
+        scores = await predict(model, rows)
+        answer = v2.infer_response(endpoint, variant.model_version, scores, request_id)
+        return JSONResponse(answer, headers={INVOKED_VARIANT: variant.name})
+
+    async def v2_infer(request: Request) -> Response:
+        return await observed(request, v2_infer_handler, _v2_error)
+
+    async def v2_server(request: Request) -> Response:
+        return JSONResponse({"name": "skiff", "version": _version(), "extensions": []})
+
+    async def v2_live(request: Request) -> Response:
+        return JSONResponse({"live": True})
+
+    async def v2_ready(request: Request) -> Response:
+        ready = state.table is not None
+        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    async def v2_model(request: Request) -> Response:
+        try:
+            table = live_table()
+            variant, model = v2_pick(table, request)
+            versions = sorted({v.model_version for v in table.config.variants})
+            if "version" in request.path_params:
+                versions = [variant.model_version]
+            body = v2.metadata(endpoint, versions, model.n_features)
+        except Exception as exc:
+            return _v2_error(exc)
+        if request.url.path.endswith("/ready"):
+            body = {"name": endpoint, "ready": True}
+        return JSONResponse(body)
 
     async def prometheus(request: Request) -> Response:
         return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
@@ -213,6 +302,15 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
             Route("/endpoints/{endpoint}/invocations", invocations, methods=["POST"]),
             Route("/skiff/status", status, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),
+            Route("/v2", v2_server, methods=["GET"]),
+            Route("/v2/health/live", v2_live, methods=["GET"]),
+            Route("/v2/health/ready", v2_ready, methods=["GET"]),
+            Route("/v2/models/{name}", v2_model, methods=["GET"]),
+            Route("/v2/models/{name}/ready", v2_model, methods=["GET"]),
+            Route("/v2/models/{name}/versions/{version}", v2_model, methods=["GET"]),
+            Route("/v2/models/{name}/versions/{version}/ready", v2_model, methods=["GET"]),
+            Route("/v2/models/{name}/infer", v2_infer, methods=["POST"]),
+            Route("/v2/models/{name}/versions/{version}/infer", v2_infer, methods=["POST"]),
         ],
         lifespan=lifespan,
     )

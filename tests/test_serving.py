@@ -112,6 +112,66 @@ def test_sagemaker_path_headers_and_boto3(endpoint, models, monkeypatch):
     assert answer["InvokedProductionVariant"] == "v1"
 
 
+def test_open_inference_protocol_v2(endpoint, models):
+    _, features, test = models
+    n = len(features)
+    v2 = f"{endpoint}/v2"
+    assert httpx.get(v2).json()["name"] == "skiff"
+    assert httpx.get(f"{v2}/health/live").json() == {"live": True}
+    assert httpx.get(f"{v2}/health/ready").json() == {"ready": True}
+    meta = httpx.get(f"{v2}/models/{ENDPOINT}").json()
+    assert meta["name"] == ENDPOINT and meta["versions"] == ["1"]
+    assert meta["inputs"] == [{"name": "features", "datatype": "FP32", "shape": [-1, n]}]
+    assert httpx.get(f"{v2}/models/{ENDPOINT}/versions/1/ready").json() == {
+        "name": ENDPOINT, "ready": True}  # fmt: skip
+
+    rows = test[:3][features].to_numpy()
+    expected = np.array(post(endpoint, csv_rows(test[:3], features)).text.split(), dtype=float)
+    for data in (rows.ravel().tolist(), rows.tolist()):  # flat (row-major) or nested
+        request = {"id": "r-1", "inputs": [{"name": "features", "shape": [3, n],
+                                            "datatype": "FP32", "data": data}]}  # fmt: skip
+        for path in (f"models/{ENDPOINT}/infer", f"models/{ENDPOINT}/versions/1/infer"):
+            r = httpx.post(f"{v2}/{path}", json=request)
+            assert r.status_code == 200, r.text
+            answer = r.json()
+            assert answer["id"] == "r-1" and answer["model_name"] == ENDPOINT
+            assert answer["model_version"] == "1"
+            (output,) = answer["outputs"]
+            assert output["name"] == "predict" and output["shape"] == [3]
+            assert output["datatype"] == "FP64"
+            np.testing.assert_allclose(output["data"], expected, rtol=1e-5)
+
+    def tensor(**changes):
+        return {"inputs": [{"name": "features", "shape": [1, n], "datatype": "FP32",
+                            "data": [0.5] * n} | changes]}  # fmt: skip
+
+    bad = [
+        (f"models/{ENDPOINT}/versions/2", None, 404, "version 2 is not live"),
+        ("models/other", None, 404, "no model named 'other'"),
+        (f"models/{ENDPOINT}/versions/x/infer", tensor(), 400, "positive integer, not 'x'"),
+        (f"models/{ENDPOINT}/infer", tensor(shape=[1, 3]), 400, f"expected {n} features"),
+        (f"models/{ENDPOINT}/infer", tensor(data=[1.0] * (n - 1)), 400, f"needs {n} values"),
+        (f"models/{ENDPOINT}/infer", tensor(data=[1.0, "abc"] + [0.0] * (n - 2)), 400,
+         "row 1, column 2: 'abc' is not a finite"),
+        (f"models/{ENDPOINT}/infer", tensor(data=[1e39] + [0.0] * (n - 1)), 400,
+         "row 1, column 1: 1e+39"),
+        (f"models/{ENDPOINT}/infer", tensor(datatype="BYTES"), 400, "'BYTES' is not supported"),
+        (f"models/{ENDPOINT}/infer", {"inputs": []}, 400, "expected one input tensor, got 0"),
+        (f"models/{ENDPOINT}/infer", {"input": 1}, 400, '"inputs" list'),
+        (f"models/{ENDPOINT}/infer", b"{nope", 400, "not valid JSON"),
+    ]  # fmt: skip
+    for path, body, status, message in bad:
+        if body is None:
+            r = httpx.get(f"{v2}/{path}")
+        elif isinstance(body, bytes):
+            r = httpx.post(f"{v2}/{path}", content=body)
+        else:
+            r = httpx.post(f"{v2}/{path}", json=body)
+        assert r.status_code == status and set(r.json()) == {"error"}, (path, r.text)
+        assert message in r.json()["error"], (path, r.text)
+    assert httpx.get(f"{endpoint}/ping").status_code == 200
+
+
 def _bad_requests(n: int) -> list[tuple[str, bytes | str, str, int, str]]:
     row = ["1"] * n
     with_field = lambda i, v: ",".join([*row[:i], v, *row[i + 1 :]])  # noqa: E731

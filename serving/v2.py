@@ -1,0 +1,114 @@
+"""The Open Inference Protocol V2 (REST), beside SageMaker's API in the same server.
+
+``<name>`` in the paths is the endpoint's name; ``<v>`` a registered version live in it. A
+request without a version goes to a variant drawn by weight, as ``/invocations`` does. Errors
+have the spec's shape, ``{"error": "..."}``, with a 4xx for anything the client got wrong.
+
+The infer request carries one input tensor of shape ``[rows, features]`` (FP32, FP64 or an
+integer type; ``data`` flat in row-major order, or nested); the response has one output,
+``predict``, of shape ``[rows]`` and datatype FP64: the positive class's probability.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from serving.errors import BadRequest, EndpointNotFound
+from serving.parsing import FLOAT32_MAX
+
+NUMERIC = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64",
+           "UINT8", "UINT16", "UINT32", "UINT64", "BOOL"}  # fmt: skip
+
+
+def check_model(name: str, endpoint: str) -> None:
+    if name != endpoint:
+        raise EndpointNotFound(f"no model named {name!r}; this server serves {endpoint!r}")
+
+
+def metadata(endpoint: str, versions: list[int], n_features: int) -> dict[str, Any]:
+    return {
+        "name": endpoint,
+        "versions": [str(v) for v in versions],
+        "platform": "skiff-xgboost",
+        "inputs": [{"name": "features", "datatype": "FP32", "shape": [-1, n_features]}],
+        "outputs": [{"name": "predict", "datatype": "FP64", "shape": [-1]}],
+    }
+
+
+def parse_version(text: str) -> int:
+    if not text.isdigit():
+        raise BadRequest(f"model version must be a positive integer, not {text!r}")
+    return int(text)
+
+
+def parse_infer(body: bytes, n_features: int) -> tuple[np.ndarray, str | None]:
+    """The request's rows (float32, ``[rows, n_features]``) and its ``id``."""
+    try:
+        request = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
+        raise BadRequest('an infer request is a JSON object with an "inputs" list')
+    if len(request["inputs"]) != 1:
+        raise BadRequest(f"expected one input tensor, got {len(request['inputs'])}")
+    tensor = request["inputs"][0]
+    if not isinstance(tensor, dict) or not {"name", "shape", "datatype", "data"} <= set(tensor):
+        raise BadRequest('the input tensor needs "name", "shape", "datatype" and "data"')
+    datatype, shape = tensor["datatype"], tensor["shape"]
+    if datatype not in NUMERIC:
+        raise BadRequest(f"datatype {datatype!r} is not supported; send FP32, FP64 or INT*")
+    if (not isinstance(shape, list) or len(shape) != 2
+            or not all(isinstance(d, int) and d >= 0 for d in shape)):  # fmt: skip
+        raise BadRequest(f"shape must be [rows, {n_features}], got {shape!r}")
+    if shape[1] != n_features:
+        raise BadRequest(f"expected {n_features} features per row, got shape {shape}")
+    flat = _flatten(tensor["data"])
+    if len(flat) != shape[0] * shape[1]:
+        raise BadRequest(f"shape {shape} needs {shape[0] * shape[1]} values, got {len(flat)}")
+    try:
+        values = np.asarray(flat, dtype=np.float64)
+    except (TypeError, ValueError):
+        values = np.array([_as_float(x) for x in flat], dtype=np.float64)
+    bad = ~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX)
+    if bad.any():
+        i = int(np.argmax(bad))
+        row, column = divmod(i, shape[1])
+        raise BadRequest(f"row {row + 1}, column {column + 1}: {flat[i]!r} is not a finite "
+                         "float32 number")  # fmt: skip
+    rows = values.astype(np.float32).reshape(shape)
+    request_id = request.get("id")
+    return rows, str(request_id) if request_id is not None else None
+
+
+def _as_float(value: Any) -> float:
+    """A number, or NaN for anything else (reported with its position by the caller)."""
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+def _flatten(data: Any) -> list[Any]:
+    if not isinstance(data, list):
+        raise BadRequest('"data" must be a list of numbers (flat or nested)')
+    if all(not isinstance(x, list) for x in data):
+        return data
+    flat: list[Any] = []
+    for x in data:
+        flat.extend(_flatten(x) if isinstance(x, list) else [x])
+    return flat
+
+
+def infer_response(endpoint: str, version: int, scores: np.ndarray,
+                   request_id: str | None) -> dict[str, Any]:  # fmt: skip
+    response: dict[str, Any] = {
+        "model_name": endpoint,
+        "model_version": str(version),
+        "outputs": [
+            {"name": "predict", "datatype": "FP64", "shape": [len(scores)], "data": scores.tolist()}
+        ],
+    }
+    if request_id is not None:
+        response["id"] = request_id
+    return response
