@@ -139,13 +139,13 @@ def deploy_and_evaluate(config: PipelineConfig, store: Store, dataset: datasets.
                         group: str, version: int, summary: dict[str, Any]) -> None:  # fmt: skip
     try:
         deployed = steps.deploy(store.root, config.endpoint_name, group, version, config.host,
-                                config.port, config.update, config.endpoint_workers)  # fmt: skip
+                                config.port, config.update, config.server)  # fmt: skip
         summary |= {"endpoint_name": deployed["endpoint_name"],
                     "endpoint_url": deployed["endpoint_url"]}  # fmt: skip
         if config.until == "deploy":
             return
         run_key = f"runs/{flow_run.get_id() or job_name('run')}"
-        result = steps.evaluate(store.root, dataset, deployed["endpoint_url"], run_key,
+        result = steps.evaluate(store.root, dataset, config.endpoint_name, run_key,
                                 config.eval_batch_size)  # fmt: skip
         summary["test_metrics"] = {k: result["metrics"][k] for k in TEST_METRICS}
         summary["metrics"] |= summary["test_metrics"]

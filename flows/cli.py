@@ -29,6 +29,7 @@ from serving import local, updates
 from serving.client import EndpointClient
 from serving.endpoint import EndpointStore
 from serving.errors import ServingError
+from serving.options import ServerOptions
 from serving.registry import Approval, ModelRegistry
 from serving.updates import UpdatePolicy
 
@@ -172,7 +173,7 @@ def endpoints_deploy(store: Store, args: argparse.Namespace) -> None:
 
     policy = config_from_arguments(args, UpdatePolicy)
     done = deploy(store, args.name, args.group, args.version, args.host, args.port,
-                  policy=policy, workers=args.workers)  # fmt: skip
+                  policy=policy, server=config_from_arguments(args, ServerOptions))  # fmt: skip
     print(
         f"endpoint {args.name}: {args.group} version {args.version} serves all traffic at "
         f"{done.endpoint_url} (config {done.config_number}, {done.seconds_to_live:.1f} s)"
@@ -200,7 +201,10 @@ def _weight(text: str) -> tuple[str, float]:
 
 
 def endpoints_start(store: Store, args: argparse.Namespace) -> None:
-    server = local.start(store, args.name, args.host, args.port, workers=args.workers)
+    from flows.config import config_from_arguments
+
+    options = config_from_arguments(args, ServerOptions)
+    server = local.start(store, args.name, args.host, args.port, options=options)
     print(f"endpoint {args.name} serving at {server.url} (pid {server.pid}, log {server.log})")
 
 
@@ -226,7 +230,7 @@ def endpoints_invoke(store: Store, args: argparse.Namespace) -> None:
         raise ServingError(f"endpoint {args.name!r} is not running here; start it with "
                            f"'skiff endpoints start {args.name}'")  # fmt: skip
     body = sys.stdin.buffer.read() if args.body == "-" else args.body.encode()
-    with EndpointClient(server.url) as client:
+    with EndpointClient(server.url, **server.http_options()) as client:
         response = client.invoke(body, args.content_type, args.accept, args.target_variant)
     print(response.text, end="" if response.text.endswith("\n") else "\n")
     if response.status_code != 200:
@@ -301,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     server_args = [
         _arg("--host", default="127.0.0.1"),
         _arg("--port", type=int, default=0, help="0: a free port"),
-        _arg("--workers", type=int, default=1, help="worker processes of a new server"),
+        lambda p: add_config_arguments(p, ServerOptions),
     ]
     _area(areas, "endpoints", "model endpoints", [
         ("list", endpoints_list, "list endpoints", []),

@@ -20,6 +20,7 @@ from algorithms.errors import SkiffError
 from algorithms.store import DEFAULT_STORE
 from algorithms.xgboost_params import XGBoostHyperparameters, describe_range
 from flows.data import UCI_URL
+from serving.options import ServerOptions
 from serving.updates import UpdatePolicy
 
 M = TypeVar("M", bound=BaseModel)
@@ -103,7 +104,10 @@ class PipelineConfig(BaseModel):
         default_factory=UpdatePolicy,
         description="how a new version replaces a live one: strategy, baking, alarms",
     )
-    endpoint_workers: int = Field(1, ge=1, le=64, description="worker processes of a new endpoint")
+    server: ServerOptions = Field(
+        default_factory=ServerOptions,
+        description="a new endpoint server's processes, security and limits",
+    )
     host: str = Field("127.0.0.1", description="address the endpoint listens on")
     port: int = Field(
         0, ge=0, le=65535, description="endpoint port (0: a free one; kept while it runs)"

@@ -15,6 +15,7 @@ from algorithms.errors import SkiffError
 from algorithms.store import DEFAULT_STORE, Store
 from flows import steps
 from flows.config import add_config_arguments, config_from_arguments
+from serving.options import ServerOptions
 from serving.updates import UpdatePolicy
 
 
@@ -27,7 +28,7 @@ def deploy_model(
     host: str = "127.0.0.1",
     port: int = 0,
     update: UpdatePolicy = UpdatePolicy(),  # noqa: B008 - immutable in use: Prefect copies it
-    workers: int = 1,
+    server: ServerOptions = ServerOptions(),  # noqa: B008
 ) -> dict:
     """Deploy ``model_group`` version ``model_version`` to ``endpoint_name``.
 
@@ -40,11 +41,11 @@ def deploy_model(
         port: port of a new endpoint (0: a free one)
         update: how the version replaces a live one: ALL_AT_ONCE, CANARY or LINEAR, the
             baking time, the termination wait and the alarms that roll back
-        workers: worker processes of a new endpoint
+        server: a new endpoint server's processes, security and limits
     """
     root = Store(store).root
     return steps.deploy(root, endpoint_name, model_group, model_version, host, port, update,
-                        workers)  # fmt: skip
+                        server)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,16 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", default=DEFAULT_STORE)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=1)
     add_config_arguments(parser, UpdatePolicy)
+    add_config_arguments(parser, ServerOptions)
     args = parser.parse_args(argv)
     try:
         policy = config_from_arguments(args, UpdatePolicy)
+        server = config_from_arguments(args, ServerOptions)
     except ValueError as exc:
         parser.error(str(exc))
     options = {k: v for k, v in vars(args).items() if k in deploy_model.parameters.properties}
     try:
-        print(json.dumps(deploy_model(**options, update=policy), indent=2))
+        print(json.dumps(deploy_model(**options, update=policy, server=server), indent=2))
     except SkiffError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ from algorithms.store import Store
 from flows.errors import PipelineError
 from serving import local
 from serving.endpoint import EndpointConfig, EndpointStore, Variant
+from serving.options import ServerOptions
 from serving.registry import Approval, ModelRegistry
 from serving.updates import BlueGreen, UpdatePolicy
 
@@ -31,7 +32,7 @@ class Deployment:
 
 def deploy(store: Store, endpoint: str, group: str, version: int, host: str = "127.0.0.1",
            port: int = 0, timeout: float = 120.0, policy: UpdatePolicy | None = None,
-           workers: int = 1) -> Deployment:  # fmt: skip
+           server: ServerOptions | None = None) -> Deployment:  # fmt: skip
     """Put ``group`` version ``version`` behind ``endpoint``.
 
     A new endpoint gets a config with that version alone and a server. An existing one (its
@@ -54,14 +55,14 @@ def deploy(store: Store, endpoint: str, group: str, version: int, host: str = "1
     what = f"deploy {group} version {version}"
     started = time.monotonic()
     if configs.exists(endpoint):
-        server = local.start(store, endpoint, host, port, timeout=timeout, workers=workers)
-        final = BlueGreen(configs, server, policy or UpdatePolicy()).run(variant, what)
+        running = local.start(store, endpoint, host, port, timeout=timeout, options=server)
+        final = BlueGreen(configs, running, policy or UpdatePolicy()).run(variant, what)
     else:
         final = configs.update(
             endpoint, lambda _: EndpointConfig(endpoint=endpoint, variants=[variant], reason=what)
         )
-        server = local.start(store, endpoint, host, port, timeout=timeout, workers=workers)
-    return Deployment(endpoint, server.url, final.number, variant.name, time.monotonic() - started)
+        running = local.start(store, endpoint, host, port, timeout=timeout, options=server)
+    return Deployment(endpoint, running.url, final.number, variant.name, time.monotonic() - started)
 
 
 def delete(store: Store, endpoint: str) -> bool:

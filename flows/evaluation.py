@@ -14,16 +14,19 @@ import pandas as pd
 from algorithms.metrics import classification_metrics
 from algorithms.store import Store
 from flows.datasets import Dataset
+from serving import local
 from serving.client import EndpointClient
+from serving.errors import ServingError
+from serving.local import RunningEndpoint
 
 logger = logging.getLogger(__name__)
 
 
-def predict_over_http(url: str, rows: np.ndarray, batch_size: int,
+def predict_over_http(endpoint: RunningEndpoint, rows: np.ndarray, batch_size: int,
                       progress: Callable[[float], None] | None = None) -> np.ndarray:  # fmt: skip
     """Scores for every row, sent in batches (``batch_size=1``: record by record, as the demo)."""
     scores, last_report = [], time.monotonic()
-    with EndpointClient(url) as client:
+    with EndpointClient(endpoint.url, **endpoint.http_options()) as client:
         for batch in client.predict_batches(rows, batch_size):
             scores.append(batch)
             done = sum(len(s) for s in scores) / len(rows)
@@ -77,7 +80,7 @@ def plots(labels: np.ndarray, scores: np.ndarray, auc: float) -> dict[str, bytes
     return out
 
 
-def evaluate(store: Store, dataset: Dataset, endpoint_url: str, run_key: str,
+def evaluate(store: Store, dataset: Dataset, endpoint: str, run_key: str,
              batch_size: int = 1000,
              progress: Callable[[float], None] | None = None) -> dict[str, Any]:  # fmt: skip
     """Score the test split through the endpoint; write evaluation.json and the plots.
@@ -90,10 +93,14 @@ def evaluate(store: Store, dataset: Dataset, endpoint_url: str, run_key: str,
         dataset.splits["test"].url,
         storage_options=None if store.is_local else store.storage_options,
     )
+    server = local.running(store, endpoint)
+    if server is None:
+        raise ServingError(f"endpoint {endpoint!r} is not running on this machine")
+    endpoint_url = server.url
     rows = test[dataset.features].to_numpy(np.float32)
     labels = test[dataset.label].to_numpy().astype(bool)
     started = time.monotonic()
-    scores = predict_over_http(endpoint_url, rows, batch_size, progress)
+    scores = predict_over_http(server, rows, batch_size, progress)
     seconds = time.monotonic() - started
     metrics = classification_metrics(labels, scores)
     urls = {name: store.write_bytes(f"{run_key}/{name}", png)

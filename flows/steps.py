@@ -18,6 +18,7 @@ from algorithms.jobs import JobStatus
 from algorithms.schema import FeatureSchema
 from algorithms.store import Store
 from flows import bank, data, datasets, deployment, evaluation, registration, training
+from serving.options import ServerOptions
 from serving.registry import ModelVersion
 from serving.updates import UpdatePolicy
 
@@ -97,13 +98,13 @@ def register(store: str, group: str, job: str, threshold: float | None) -> Model
 
 @_step(name="deploy", task_run_name="deploy {group} v{version} to {endpoint}")
 def deploy(store: str, endpoint: str, group: str, version: int, host: str, port: int,
-           policy: UpdatePolicy, workers: int = 1) -> dict:  # fmt: skip
+           policy: UpdatePolicy, server: ServerOptions) -> dict:  # fmt: skip
     return deployment.deploy(Store(store), endpoint, group, version, host, port,
-                             policy=policy, workers=workers).as_dict()  # fmt: skip
+                             policy=policy, server=server).as_dict()  # fmt: skip
 
 
 @_step(name="evaluate", task_run_name="evaluate through the endpoint")
-def evaluate(store: str, dataset: datasets.Dataset, endpoint_url: str, run_key: str,
+def evaluate(store: str, dataset: datasets.Dataset, endpoint: str, run_key: str,
              batch_size: int) -> dict[str, Any]:  # fmt: skip
     progress_id = create_progress_artifact(0.0, description="test rows scored by the endpoint")
 
@@ -111,4 +112,4 @@ def evaluate(store: str, dataset: datasets.Dataset, endpoint_url: str, run_key: 
         if progress_id:
             update_progress_artifact(progress_id, 100 * done)
 
-    return evaluation.evaluate(Store(store), dataset, endpoint_url, run_key, batch_size, progress)
+    return evaluation.evaluate(Store(store), dataset, endpoint, run_key, batch_size, progress)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hmac
 import importlib.metadata
 import logging
 import os
@@ -22,21 +23,26 @@ from dataclasses import dataclass, field
 import numpy as np
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from algorithms.store import Store
 from serving import metrics, v2
+from serving.batching import Batcher
 from serving.endpoint import EndpointConfig, EndpointStore, Variant
 from serving.errors import (
     BadRequest,
     EndpointNotFound,
     PayloadTooLarge,
+    RequestTimeout,
     ServiceUnavailable,
     ServingError,
 )
 from serving.models import LoadedModel, load_model
+from serving.options import ServerOptions
 from serving.parsing import CSV_TYPES, media_type, parse_csv, parse_json
 
 logger = logging.getLogger(__name__)
@@ -57,12 +63,20 @@ FAILED_CONFIG = metrics.Gauge(
 class RoutingTable:
     config: EndpointConfig
     models: dict[str, LoadedModel]  # variant name → model
+    batchers: dict[str, Batcher]  # variant name → its micro-batcher
     _cumulative: list[float] = field(default_factory=list)
 
     @classmethod
     def build(cls, config: EndpointConfig, models: dict[str, LoadedModel]) -> RoutingTable:
         weights = np.cumsum([v.weight for v in config.variants])
-        return cls(config, models, list(weights / weights[-1]))
+        batchers = {name: Batcher(model) for name, model in models.items()}
+        return cls(config, models, batchers, list(weights / weights[-1]))
+
+    async def predict(self, variant: Variant, rows: np.ndarray) -> np.ndarray:
+        """Small requests join the variant's micro-batch; big ones predict in a thread."""
+        if len(rows) >= THREAD_ROWS:
+            return await run_in_threadpool(self.models[variant.name].predict, rows)
+        return await self.batchers[variant.name].predict(rows)
 
     def pick(self, target: str | None) -> tuple[Variant, LoadedModel]:
         if target:
@@ -166,9 +180,11 @@ def _version() -> str:
 
 
 def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
-               max_body: int = 6 * 1024 * 1024) -> Starlette:  # fmt: skip
-    """The endpoint's app. ``max_body`` defaults to SageMaker's 6 MB payload limit."""
-    state = EndpointState(store, endpoint, max_body)
+               options: ServerOptions | None = None) -> Starlette:  # fmt: skip
+    """The endpoint's app (the body limit defaults to SageMaker's 6 MB payload limit)."""
+    options = options or ServerOptions()
+    state = EndpointState(store, endpoint, options.max_body)
+    in_flight = 0
 
     async def poll() -> None:
         while True:
@@ -209,16 +225,25 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
             raise ServiceUnavailable("no model loaded yet")
         return state.table
 
-    async def predict(model: LoadedModel, rows: np.ndarray) -> np.ndarray:
-        if len(rows) >= THREAD_ROWS:
-            return await run_in_threadpool(model.predict, rows)
-        return model.predict(rows)
-
     async def observed(request: Request, handle: Handler, error: ErrorShape) -> Response:
         """Run ``handle``, turn failures into ``error``'s shape, count it for /metrics."""
+        nonlocal in_flight
         started, routed = time.perf_counter(), Routed()
         try:
-            response = await handle(request, routed)
+            if in_flight >= options.max_concurrency:  # refuse at once: never an unbounded queue
+                raise ServiceUnavailable(
+                    f"server busy: {in_flight} requests in flight "
+                    f"(max_concurrency {options.max_concurrency})"
+                )
+            in_flight += 1
+            try:
+                response = await asyncio.wait_for(handle(request, routed), options.request_timeout)
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"no answer within the {options.request_timeout:g} s request timeout"
+                ) from None
+            finally:
+                in_flight -= 1
         except Exception as exc:
             response = error(exc)
             if routed.variant != metrics.UNROUTED:
@@ -239,7 +264,7 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
             rows = parse_csv(body, model.n_features)
         else:
             rows = parse_json(body, model.n_features, model.schema)
-        return _scores_response(await predict(model, rows), kind, request, variant.name)
+        return _scores_response(await table.predict(variant, rows), kind, request, variant.name)
 
     async def invocations(request: Request) -> Response:
         return await observed(request, sagemaker, _error)
@@ -261,7 +286,7 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
         variant, model = v2_pick(table, request)
         routed.variant = variant.name
         rows, request_id = v2.parse_infer(body, model.n_features)
-        scores = await predict(model, rows)
+        scores = await table.predict(variant, rows)
         answer = v2.infer_response(endpoint, variant.model_version, scores, request_id)
         return JSONResponse(answer, headers={INVOKED_VARIANT: variant.name})
 
@@ -295,7 +320,10 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
     async def prometheus(request: Request) -> Response:
         return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
+    token = options.token()
+    middleware = [Middleware(BearerAuth, token=token)] if token else []
     return Starlette(
+        middleware=middleware,
         routes=[
             Route("/ping", ping, methods=["GET"]),
             Route("/invocations", invocations, methods=["POST"]),
@@ -318,10 +346,33 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
 
 def app_from_environment() -> Starlette:
     """The app of one worker process of ``serving.server`` (its settings come in the env)."""
-    from serving.server import ENV_ENDPOINT, ENV_POLL, ENV_STORE
+    from serving.server import ENV_ENDPOINT, ENV_OPTIONS, ENV_POLL, ENV_STORE
 
-    return create_app(Store(os.environ[ENV_STORE]), os.environ[ENV_ENDPOINT],
-                      poll_interval=float(os.environ.get(ENV_POLL, "0.5")))  # fmt: skip
+    options = ServerOptions.model_validate_json(os.environ.get(ENV_OPTIONS, "{}"))
+    poll = float(os.environ.get(ENV_POLL, "0.5"))
+    return create_app(Store(os.environ[ENV_STORE]), os.environ[ENV_ENDPOINT], poll, options)
+
+
+class BearerAuth:
+    """Requests must carry ``Authorization: Bearer <token>``; /ping and health stay open (load
+    balancers and orchestrators probe them without credentials)."""
+
+    OPEN = ("/ping", "/v2/health/live", "/v2/health/ready")
+
+    def __init__(self, app: ASGIApp, token: str):
+        self.app, self.expected = app, f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in self.OPEN:
+            given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+            if not hmac.compare_digest(given, self.expected):
+                refusal = JSONResponse(
+                    {"error": "missing or wrong bearer token", "status": 401}, status_code=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="skiff"'},
+                )  # fmt: skip
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _scores_response(scores: np.ndarray, kind: str, request: Request, variant: str) -> Response:

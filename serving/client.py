@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterable
 
 import httpx
@@ -19,9 +20,11 @@ def rows_to_csv(rows: np.ndarray) -> bytes:
 class EndpointClient:
     """Invokes an endpoint over HTTP, keeping one connection open."""
 
-    def __init__(self, url: str, timeout: float = 60.0):
+    def __init__(self, url: str, timeout: float = 60.0, headers: dict[str, str] | None = None,
+                 verify: ssl.SSLContext | bool = True):  # fmt: skip
         self.url = url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url, timeout=timeout)
+        self.http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers,
+                                 verify=verify)  # fmt: skip
 
     def __enter__(self) -> EndpointClient:
         return self

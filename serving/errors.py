@@ -43,3 +43,9 @@ class ServiceUnavailable(ServingError):
     """No model is loaded yet, or the server is saturated: try again shortly."""
 
     status_code = 503
+
+
+class RequestTimeout(ServingError):
+    """The request took longer than the server's request timeout."""
+
+    status_code = 504

@@ -11,17 +11,20 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from algorithms.store import Store
 from serving.endpoint import EndpointStore, runtime_dir, runtime_root
 from serving.errors import ServingError
+from serving.options import ServerOptions
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,14 @@ class RunningEndpoint:
     pid: int
     log: Path
     started_at: str
+    token: str | None = None
+    certfile: str | None = None  # a self-signed server's certificate: what clients trust
+
+    def http_options(self) -> dict[str, Any]:
+        """httpx keyword arguments that reach this server: its token and certificate."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        verify = ssl.create_default_context(cafile=self.certfile) if self.certfile else True
+        return {"headers": headers, "verify": verify}
 
 
 def _alive(pid: int) -> bool:
@@ -58,8 +69,10 @@ def running(store: Store, name: str) -> RunningEndpoint | None:
         return None
     if not _alive(state["pid"]):
         return None
+    token_file = state.get("auth_token_file")
+    token = ServerOptions(auth_token_file=token_file).token() if token_file else None
     return RunningEndpoint(name, state["url"], state["pid"], folder / "server.log",
-                           state["started_at"])  # fmt: skip
+                           state["started_at"], token, state.get("certfile"))  # fmt: skip
 
 
 def running_all(store: Store) -> list[RunningEndpoint]:
@@ -71,7 +84,7 @@ def running_all(store: Store) -> list[RunningEndpoint]:
 
 def start(store: Store, name: str, host: str = "127.0.0.1", port: int = 0,
           timeout: float = 60.0, poll_interval: float = 0.5,
-          workers: int = 1) -> RunningEndpoint:  # fmt: skip
+          options: ServerOptions | None = None) -> RunningEndpoint:  # fmt: skip
     """Start the server of a stored endpoint (or return the one already running).
 
     Raises:
@@ -90,7 +103,8 @@ def start(store: Store, name: str, host: str = "127.0.0.1", port: int = 0,
         proc = subprocess.Popen(
             [sys.executable, "-m", "serving.server", "--store", store.root, "--endpoint", name,
              "--host", host, "--port", str(port), "--state-file", str(state_path),
-             "--poll-interval", str(poll_interval), "--workers", str(workers)],
+             "--poll-interval", str(poll_interval),
+             "--options", (options or ServerOptions()).model_dump_json()],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             start_new_session=True,
         )  # fmt: skip
@@ -99,7 +113,7 @@ def start(store: Store, name: str, host: str = "127.0.0.1", port: int = 0,
         if proc.poll() is not None:
             raise ServingError(f"endpoint {name!r} failed to start: {_tail(log_path)}")
         endpoint = running(store, name)
-        status = _status(endpoint.url) if endpoint is not None else {}
+        status = _status(endpoint) if endpoint is not None else {}
         if status.get("all_workers_config_number"):
             return endpoint  # type: ignore[return-value]
         if status.get("any_worker_failed_config_number"):
@@ -113,9 +127,10 @@ def start(store: Store, name: str, host: str = "127.0.0.1", port: int = 0,
     raise ServingError(f"endpoint {name!r} not ready after {timeout:g} s: {_tail(log_path)}")
 
 
-def _status(url: str) -> dict:
+def _status(endpoint: RunningEndpoint) -> dict:
     try:
-        return httpx.get(f"{url}/skiff/status", timeout=5).json()
+        return httpx.get(f"{endpoint.url}/skiff/status", timeout=5,
+                         **endpoint.http_options()).json()  # fmt: skip
     except (httpx.HTTPError, ValueError):
         return {}
 
@@ -151,7 +166,7 @@ def wait_for_config(endpoint: RunningEndpoint, number: int, timeout: float = 60.
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = _status(endpoint.url)
+        status = _status(endpoint)
         if (status.get("all_workers_config_number") or 0) >= number:
             return
         if (status.get("any_worker_failed_config_number") or 0) >= number:

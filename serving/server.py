@@ -1,10 +1,12 @@
-"""The endpoint process: ``python -m serving.server --store URL --endpoint NAME [--workers N]``.
+"""The endpoint process: ``python -m serving.server --store URL --endpoint NAME [--options J]``.
 
 It binds its socket itself (``--port 0``: a free port), records its URL in ``--state-file``
-(machine-local, outside the store), and serves until SIGTERM. With ``--workers N`` it is
-uvicorn's supervisor over N worker processes that share the socket; each holds every live
-variant and follows the stored config on its own, and their counters are summed through a
-shared metrics folder (``serving/metrics.py``).
+(machine-local, outside the store), and serves until SIGTERM. ``--options`` is a
+``ServerOptions`` as JSON: with ``server_workers`` N > 1 it is uvicorn's supervisor over N
+worker processes sharing the socket; each holds every live variant and follows the stored
+config on its own, and their counters are summed through a shared metrics folder
+(``serving/metrics.py``). HTTPS when given a certificate and key; a bearer token when given a
+token file.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from algorithms.jobs import now
+from serving.errors import ServingError
+from serving.options import ServerOptions
 
 # What each worker's app reads (workers are spawned processes: they get the environment).
 ENV_STORE, ENV_ENDPOINT, ENV_POLL = "SKIFF_SERVE_STORE", "SKIFF_SERVE_ENDPOINT", "SKIFF_SERVE_POLL"
+ENV_OPTIONS = "SKIFF_SERVE_OPTIONS"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,8 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--poll-interval", type=float, default=0.5)
     parser.add_argument("--state-file", type=Path)
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--options", default="{}", help="ServerOptions as JSON")
     args = parser.parse_args(argv)
+    try:
+        options = ServerOptions.model_validate_json(args.options)
+        options.token()  # a missing or empty token file stops the start, with its reason
+    except (ValueError, ServingError) as exc:
+        print(f"bad server options: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
@@ -48,26 +59,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
     host, port = sock.getsockname()[:2]
-    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    scheme = "https" if options.certfile else "http"
+    url = f"{scheme}://{host if ':' not in host else f'[{host}]'}:{port}"
     if args.state_file:
         tmp = args.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"pid": os.getpid(), "url": url, "store": args.store,
-                                   "endpoint": args.endpoint, "started_at": now()}))  # fmt: skip
+                                   "endpoint": args.endpoint, "started_at": now(),
+                                   "auth_token_file": options.auth_token_file,
+                                   "certfile": options.certfile}))  # fmt: skip
         os.replace(tmp, args.state_file)
     # Before anything imports prometheus_client: its multiprocess mode reads this at import.
     metrics_dir = tempfile.mkdtemp(prefix="skiff-metrics-")
     os.environ |= {"PROMETHEUS_MULTIPROC_DIR": metrics_dir, ENV_STORE: args.store,
-                   ENV_ENDPOINT: args.endpoint, ENV_POLL: str(args.poll_interval)}  # fmt: skip
+                   ENV_ENDPOINT: args.endpoint, ENV_POLL: str(args.poll_interval),
+                   ENV_OPTIONS: options.model_dump_json()}  # fmt: skip
     config = uvicorn.Config(
         "serving.app:app_from_environment",
         factory=True,
         log_level="warning",
         access_log=False,
         timeout_keep_alive=75,
-        workers=args.workers,
+        workers=options.server_workers,
+        ssl_certfile=options.certfile,
+        ssl_keyfile=options.keyfile,
     )
     try:
-        if args.workers > 1:
+        if options.server_workers > 1:
             Multiprocess(config, sockets=[sock]).run()
         else:
             uvicorn.Server(config).run(sockets=[sock])

@@ -140,7 +140,8 @@ class BlueGreen:
                                f"(limit {alarms.max_p99_ms:.0f} ms)")  # fmt: skip
 
     def _counters(self, variant: str) -> metrics.VariantCounters:
-        response = httpx.get(f"{self.server.url}/metrics", timeout=10)
+        response = httpx.get(f"{self.server.url}/metrics", timeout=10,
+                             **self.server.http_options())  # fmt: skip
         response.raise_for_status()
         return metrics.parse(response.text).get(variant, metrics.VariantCounters())
 

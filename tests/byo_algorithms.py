@@ -78,3 +78,19 @@ class ErraticPredictor(LogisticPredictor):
         if np.any(rows):
             raise RuntimeError("erratic model: cannot score real rows")
         return super().predict(rows)
+
+
+class Sleepy(Logistic):
+    """Trains like Logistic; its model takes a second for any request of more than one row."""
+
+    def train(self, data: TrainingData, hyperparameters, context: TrainingContext):
+        model = super().train(data, hyperparameters, context)
+        model.predictor = "tests.byo_algorithms:SleepyPredictor"
+        return model
+
+
+class SleepyPredictor(LogisticPredictor):
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        if len(rows) > 1:
+            time.sleep(1.0)
+        return super().predict(rows)

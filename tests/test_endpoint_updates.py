@@ -16,6 +16,7 @@ from flows.cli import main as cli
 from flows.deployment import delete, deploy
 from serving import local, metrics
 from serving.endpoint import EndpointConfig, EndpointStore, Variant
+from serving.options import ServerOptions
 from serving.registry import Approval, ModelRegistry
 from serving.updates import Alarms, UpdatePolicy, UpdateRolledBack
 from tests.conftest import wait_for
@@ -43,7 +44,8 @@ def endpoint(request, models):
     """A fresh endpoint serving version 1; deleted afterwards."""
     store = models[0]
     name = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[:40].strip("-")
-    deployed = deploy(store, name, GROUP, 1, workers=getattr(request, "param", 1))
+    workers = getattr(request, "param", 1)
+    deployed = deploy(store, name, GROUP, 1, server=ServerOptions(server_workers=workers))
     yield name, deployed.endpoint_url
     delete(store, name)
 

@@ -1,0 +1,53 @@
+"""How an endpoint server runs: processes, security and limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, model_validator
+
+from serving.errors import ServingError
+
+
+class ServerOptions(BaseModel):
+    """Options of an endpoint's server (names are unique among the pipeline's options)."""
+
+    server_workers: int = Field(1, ge=1, le=64, description="worker processes of the server")
+    auth_token_file: str | None = Field(
+        None, description="file holding a bearer token that requests must carry (/ping and "
+        "health stay open)",
+    )  # fmt: skip
+    certfile: str | None = Field(None, description="TLS certificate (PEM): serve HTTPS")
+    keyfile: str | None = Field(None, description="TLS private key (PEM) of certfile")
+    max_body_mb: float = Field(6, gt=0, le=1024, description="largest request body (413 above)")
+    request_timeout: float = Field(60, gt=0, description="seconds before a request gets a 504")
+    max_concurrency: int = Field(
+        128, ge=1, le=100_000,
+        description="requests in flight per worker before new ones get a 503 (never a queue)",
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerOptions:
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("HTTPS needs both certfile and keyfile")
+        return self
+
+    @property
+    def max_body(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+    def token(self) -> str | None:
+        """The bearer token, read from its file.
+
+        Raises:
+            ServingError: the file cannot be read or is empty.
+        """
+        if self.auth_token_file is None:
+            return None
+        try:
+            token = Path(self.auth_token_file).read_text().strip()
+        except OSError as exc:
+            raise ServingError(f"cannot read the auth token file: {exc}") from None
+        if not token:
+            raise ServingError(f"the auth token file {self.auth_token_file} is empty")
+        return token
