@@ -209,7 +209,8 @@ def test_second_job_on_a_busy_cluster_fails_cluster_busy(store, big_channels, ti
         first = make_job(store, big_channels, hyperparameters={"num_round": 400, "max_depth": 8})
         thread, result = _run_in_thread(first_backend, first, store)
         wait_for(lambda: _training(store, first.name), 120, "the first job to train")
-        second = second_backend.run(make_job(store, tiny_channels, max_runtime_seconds=10), store)
+        # 15 s: enough for the runner to start and wait on the lock even on a loaded machine.
+        second = second_backend.run(make_job(store, tiny_channels, max_runtime_seconds=15), store)
         thread.join(timeout=300)
     assert second.status == Status.FAILED
     assert second.failure_reason.startswith("cluster busy")

@@ -1,0 +1,227 @@
+"""Serving speed: Skiff's endpoint beside a naive server and a no-model floor, under wrk.
+
+    apt-get install wrk                 # Debian's package: a load generator that is not Python
+    python bench/serving.py [--duration 5] [--workers 1]
+
+One run trains a bank-shaped XGBoost model (the demo's hyperparameters, 60 features), then
+loads three servers in turn with wrk at 1, 16 and 64 connections, for a single-record CSV and a
+10,000-row CSV batch:
+
+- ``skiff``: the endpoint (``--workers`` processes, one XGBoost thread each, micro-batching);
+- ``naive``: Starlette + xgboost, one predict per request (``bench/baseline_servers.py``);
+- ``floor``: the same HTTP stack with no model: what parsing HTTP alone costs.
+
+It prints requests/s, p50 and p99 latency, server CPU per request (all its processes) and rows
+per second, then the ratios the targets are about. Not part of CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from algorithms.jobs import JobStore, TrainingJob  # noqa: E402
+from algorithms.store import Store  # noqa: E402
+from backends.local import LocalBackend  # noqa: E402
+from bench.synthetic import bank_shaped  # noqa: E402
+from flows.deployment import delete, deploy  # noqa: E402
+from flows.registration import register  # noqa: E402
+from serving.options import ServerOptions  # noqa: E402
+
+CONNECTIONS = (1, 16, 64)
+BATCH_ROWS = 10_000
+LUA = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "text/csv"
+local f = io.open("{body}", "rb")
+wrk.body = f:read("*all")
+f:close()
+"""
+
+
+def train(store: Store, seed: int = 3) -> str:
+    """A model like the demo's, registered and approved; returns its file."""
+    frame = bank_shaped(40_000, seed=seed)
+    name = f"bench-serving-{seed}"
+    channels = {}
+    for part_name, part in {"train": frame[:30_000], "validation": frame[30_000:]}.items():
+        path = Path(store.root) / f"data-{seed}" / f"{part_name}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part.to_parquet(path, index=False)
+        channels[part_name] = str(path)
+    features = [c for c in frame.columns if c != "y"]
+    job = TrainingJob(name=name, channels=channels, label="y", features=features,
+                      output_url=store.url(JobStore.output_key(name)))  # fmt: skip
+    status = LocalBackend(threads=2).run(job, store)
+    assert status.status == "Completed", status.failure_reason
+    version = register(store, "bench", name, threshold=0.0)
+    return version.artifact_url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and all its children so far."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def wrk(url: str, script: Path, connections: int, seconds: float) -> dict:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
+         "-s", str(script), f"{url}/invocations"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return parse_wrk(out)
+
+
+def parse_wrk(out: str) -> dict:
+    """Requests/s, p50 and p99 (ms), requests, non-2xx count and socket errors from wrk."""
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50": _ms(re.search(r"\s50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        "p99": _ms(re.search(r"\s99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        "requests": requests,
+        "failed": int(bad.group(1)) if bad else 0,
+        "socket_errors": errors.group(1) if errors else "",
+    }
+
+
+def measure(name: str, url: str, pid: int, bodies: dict[str, Path], seconds: float) -> list[dict]:
+    rows = []
+    for body, script in bodies.items():
+        wrk(url, script, 4, 1)  # warm up: connections, caches, the batcher
+        for connections in CONNECTIONS:
+            before = cpu_seconds(pid)
+            result = wrk(url, script, connections, seconds)
+            cpu = cpu_seconds(pid) - before
+            per_request = 1000 * cpu / max(result["requests"], 1)
+            batch = BATCH_ROWS if body == "batch" else 1
+            rows.append({"server": name, "body": body, "connections": connections, **result,
+                         "cpu_ms": per_request, "rows_per_s": result["rps"] * batch})  # fmt: skip
+            errors = result["socket_errors"] and f"  socket errors: {result['socket_errors']}"
+            print(f"{name:6} {body:6} c={connections:<3} {result['rps']:9.0f} rps  "
+                  f"p50 {result['p50']:7.2f} ms  p99 {result['p99']:7.2f} ms  "
+                  f"cpu {per_request:6.3f} ms/req  failed {result['failed']}{errors}",
+                  flush=True)  # fmt: skip
+    return rows
+
+
+def wait_ready(url: str, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            httpx.post(f"{url}/invocations", content=b"", timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} not ready")
+
+
+def baseline(kind: str, model: str, bodies: dict[str, Path], seconds: float) -> list[dict]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench/baseline_servers.py"), kind,
+                             "--model", model, "--port", str(port)])  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc)
+        return measure(kind, url, proc.pid, bodies, seconds)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def pick(rows: list[dict], server: str, body: str, connections: int) -> dict:
+    return next(r for r in rows if (r["server"], r["body"], r["connections"]) ==
+                (server, body, connections))  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=5, help="seconds per measurement")
+    parser.add_argument("--workers", type=int, default=1, help="Skiff's worker processes")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk (Debian's package)")
+
+    folder = Path(tempfile.mkdtemp(prefix="skiff-bench-serving-"))
+    store = Store(str(folder / "store"))
+    store.ensure_layout()
+    model = train(store)
+    frame = bank_shaped(BATCH_ROWS, seed=11)
+    features = frame.drop(columns=["y"])
+    bodies = {}
+    for body, part in {"single": features[:1], "batch": features}.items():
+        data = folder / f"{body}.csv"
+        part.to_csv(data, header=False, index=False)
+        script = folder / f"{body}.lua"
+        script.write_text(LUA.format(body=data))
+        bodies[body] = script
+    size = (folder / "batch.csv").stat().st_size / 1e6
+    print(f"model: {model} (60 features); batch body {BATCH_ROWS} rows, {size:.1f} MB")
+
+    rows: list[dict] = []
+    deployed = deploy(store, "bench", "bench", 1, server=ServerOptions(
+        server_workers=args.workers, max_concurrency=1024))  # fmt: skip
+    try:
+        from serving import local
+
+        server = local.running(store, "bench")
+        assert server is not None
+        rows += measure("skiff", server.url, server.pid, bodies, args.duration)
+    finally:
+        delete(store, "bench")
+    del deployed
+    rows += baseline("naive", model, bodies, args.duration)
+    rows += baseline("floor", model, bodies, args.duration)
+
+    skiff16, naive16 = pick(rows, "skiff", "single", 16), pick(rows, "naive", "single", 16)
+    skiff64, floor64 = pick(rows, "skiff", "single", 64), pick(rows, "floor", "single", 64)
+    batch = max(r["rows_per_s"] for r in rows if r["server"] == "skiff" and r["body"] == "batch")
+    print("\ntargets (single-record CSV unless said):")
+    print(f"  rps at 16 connections, skiff / naive: {skiff16['rps'] / naive16['rps']:.2f}x "
+          "(target >= 2)")  # fmt: skip
+    print(f"  p99 at 64 connections, skiff: {skiff64['p99']:.1f} ms (target <= 60)")
+    print(f"  CPU per request at 64, skiff / floor: {skiff64['cpu_ms'] / floor64['cpu_ms']:.2f}x "
+          "(target <= 2)")  # fmt: skip
+    print(f"  batch rows/s per worker, skiff: {batch / args.workers:,.0f} (target >= 100,000)")
+    failed = sum(r["failed"] for r in rows if r["server"] == "skiff")
+    print(f"  failed requests at skiff: {failed}")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
