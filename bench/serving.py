@@ -96,8 +96,8 @@ def _ms(text: str) -> float:
 
 def wrk(url: str, script: Path, connections: int, seconds: float) -> dict:
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
-         "-s", str(script), f"{url}/invocations"],
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
+         "--timeout", "10s", "-s", str(script), f"{url}/invocations"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     return parse_wrk(out)
@@ -144,7 +144,7 @@ def wait_ready(url: str, proc: subprocess.Popen | None = None) -> None:
         if proc is not None and proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode}")
         try:
-            httpx.post(f"{url}/invocations", content=b"", timeout=2)
+            httpx.get(f"{url}/", timeout=2)  # any answer: the server is up
             return
         except httpx.HTTPError:
             time.sleep(0.2)

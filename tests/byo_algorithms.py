@@ -37,6 +37,8 @@ class CrashHard(_Base):
 class Logistic(_Base):
     """Logistic regression by gradient descent, saved as JSON weights (its own format)."""
 
+    predictor = "tests.byo_algorithms:LogisticPredictor"
+
     def train(self, data: TrainingData, hyperparameters, context: TrainingContext):
         x = data.train[data.features].to_numpy(np.float64)
         y = data.train[data.label].to_numpy(np.float64)
@@ -46,9 +48,7 @@ class Logistic(_Base):
             w -= 0.5 * x.T @ (p - y) / len(y)
             b -= 0.5 * float((p - y).mean())
         (context.output_dir / "weights.json").write_text(json.dumps({"w": w.tolist(), "b": b}))
-        return TrainedModel(
-            model_file="weights.json", predictor="tests.byo_algorithms:LogisticPredictor"
-        )
+        return TrainedModel(model_file="weights.json", predictor=self.predictor)
 
 
 class LogisticPredictor:
@@ -67,10 +67,7 @@ class LogisticPredictor:
 class Erratic(Logistic):
     """Trains like Logistic, but its model fails on real rows (it passes the zero warm-up)."""
 
-    def train(self, data: TrainingData, hyperparameters, context: TrainingContext):
-        model = super().train(data, hyperparameters, context)
-        model.predictor = "tests.byo_algorithms:ErraticPredictor"
-        return model
+    predictor = "tests.byo_algorithms:ErraticPredictor"
 
 
 class ErraticPredictor(LogisticPredictor):
@@ -83,10 +80,7 @@ class ErraticPredictor(LogisticPredictor):
 class Sleepy(Logistic):
     """Trains like Logistic; its model takes a second for any request of more than one row."""
 
-    def train(self, data: TrainingData, hyperparameters, context: TrainingContext):
-        model = super().train(data, hyperparameters, context)
-        model.predictor = "tests.byo_algorithms:SleepyPredictor"
-        return model
+    predictor = "tests.byo_algorithms:SleepyPredictor"
 
 
 class SleepyPredictor(LogisticPredictor):

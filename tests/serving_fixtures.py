@@ -47,3 +47,16 @@ def raw_records(csv: bytes, rows: int = 5) -> pd.DataFrame:
 
 def path_of(url: str) -> Path:
     return Path(url)
+
+
+def bank_store(folder: Path, csv: bytes, models: dict[str, dict]) -> tuple[Store, list[str],
+                                                                         pd.DataFrame]:  # fmt: skip
+    """A store with one registered version per entry of ``models`` (job name → keyword
+    arguments of :func:`train_and_register`), in order; returns it, the features and the
+    validation rows."""
+    store = Store(str(folder / "store"))
+    store.ensure_layout()
+    channels, schema, features = bank_channels(store, csv)
+    for name, options in models.items():
+        train_and_register(store, channels, schema, features, name, **options)
+    return store, features, pd.read_parquet(channels["validation"])

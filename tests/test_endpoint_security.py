@@ -14,13 +14,12 @@ import httpx
 import pandas as pd
 import pytest
 
-from algorithms.store import Store
 from flows.cli import main as cli
 from flows.deployment import delete, deploy
 from serving import local
 from serving.options import ServerOptions
 from serving.registry import Approval, ModelRegistry
-from tests.serving_fixtures import bank_channels, train_and_register
+from tests.serving_fixtures import bank_store
 from tests.test_serving import csv_rows
 
 GROUP = "bank-marketing"
@@ -29,14 +28,10 @@ GROUP = "bank-marketing"
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, csv_bytes):
     """Version 1: a good XGBoost model; version 2: one that takes a second per batch."""
-    store = Store(str(tmp_path_factory.mktemp("security") / "store"))
-    store.ensure_layout()
-    channels, schema, features = bank_channels(store, csv_bytes)
-    train_and_register(store, channels, schema, features, "good", max_depth=3)
-    train_and_register(store, channels, schema, features, "sleepy",
-                       algorithm="tests.byo_algorithms:Sleepy")  # fmt: skip
+    store, features, test = bank_store(tmp_path_factory.mktemp("security"), csv_bytes, {
+        "good": {"max_depth": 3}, "sleepy": {"algorithm": "tests.byo_algorithms:Sleepy"}})  # fmt: skip
     ModelRegistry(store).set_approval(GROUP, 2, Approval.APPROVED, by="test", reason="slow")
-    return store, features, pd.read_parquet(channels["validation"])
+    return store, features, test
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:

@@ -8,10 +8,8 @@ import re
 from collections import Counter
 
 import httpx
-import pandas as pd
 import pytest
 
-from algorithms.store import Store
 from flows.cli import main as cli
 from flows.deployment import delete, deploy
 from serving import local, metrics
@@ -20,7 +18,7 @@ from serving.options import ServerOptions
 from serving.registry import Approval, ModelRegistry
 from serving.updates import Alarms, UpdatePolicy, UpdateRolledBack
 from tests.conftest import wait_for
-from tests.serving_fixtures import bank_channels, train_and_register
+from tests.serving_fixtures import bank_store
 from tests.test_serving import Load, csv_rows, post
 
 GROUP = "bank-marketing"
@@ -29,14 +27,11 @@ GROUP = "bank-marketing"
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, csv_bytes):
     """Versions 1 and 2: good XGBoost models; version 3 loads and warms up, then fails."""
-    store = Store(str(tmp_path_factory.mktemp("updates") / "store"))
-    store.ensure_layout()
-    channels, schema, features = bank_channels(store, csv_bytes)
-    train_and_register(store, channels, schema, features, "good1", max_depth=3)
-    train_and_register(store, channels, schema, features, "good2", eta=0.5, gamma=0)
-    train_and_register(store, channels, schema, features, "erratic", algorithm="tests.byo_algorithms:Erratic")  # fmt: skip
+    store, features, test = bank_store(tmp_path_factory.mktemp("updates"), csv_bytes, {
+        "good1": {"max_depth": 3}, "good2": {"eta": 0.5, "gamma": 0},
+        "erratic": {"algorithm": "tests.byo_algorithms:Erratic"}})  # fmt: skip
     ModelRegistry(store).set_approval(GROUP, 3, Approval.APPROVED, by="test", reason="canary")
-    return store, features, pd.read_parquet(channels["validation"])
+    return store, features, test
 
 
 @pytest.fixture
