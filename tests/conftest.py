@@ -158,6 +158,47 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
+@pytest.fixture(scope="session")
+def aws() -> Iterator[str]:
+    """moto in server mode on a free loopback port: the stand-in for AWS (S3 and EC2).
+
+    The standard AWS environment points at it (``AWS_ENDPOINT_URL``, dummy credentials), so
+    boto3, s3fs and every subprocess reach it exactly as they would reach AWS. Yields its URL.
+    """
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    env = {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield url
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        server.stop()
+
+
+@pytest.fixture
+def bucket(aws: str, request: pytest.FixtureRequest) -> str:
+    """A new, empty bucket on the stand-in; yields ``s3://<bucket>``."""
+    import re
+
+    import boto3
+
+    name = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:50].strip("-") + "-" + (
+        os.urandom(3).hex())  # fmt: skip
+    boto3.client("s3").create_bucket(Bucket=name)
+    return f"s3://{name}"
+
+
 FEATURES = [f"f{i}" for i in range(8)]
 
 
