@@ -1,6 +1,8 @@
-"""The entry point every backend runs: ``python -m algorithms.run <job-spec-url>``.
+"""The entry point every backend runs: ``python -m algorithms.run <job-spec-url> [--scheduler A]``.
 
-Locally it runs in a child process; on a remote machine it runs the same way. It reads the
+Locally it runs in a child process; on a remote machine it runs the same way. ``--scheduler``
+(a Dask scheduler's address, e.g. one started beside it on a training instance) overrides the
+spec's, so the job trains there with the algorithm's distributed variant. It reads the
 spec, reads the channels, trains, uploads the model and its metadata (published last), and
 records every status change in the job's folder. The backend that launched it only waits,
 enforces the max runtime, and records Stopped or an unexpected death.
@@ -66,9 +68,12 @@ def read_channel(url: str, store: Store) -> pd.DataFrame:
 class JobRunner:
     """Runs one job, moving its status record along as it goes."""
 
-    def __init__(self, store: Store, name: str):
+    def __init__(self, store: Store, name: str, scheduler: str | None = None):
         self.store, self.jobs = store, JobStore(store)
         self.spec: TrainingJob = self.jobs.spec(name)
+        if scheduler:
+            resources = self.spec.resources | {"scheduler": scheduler}
+            self.spec = self.spec.model_copy(update={"resources": resources})
         self.status: JobStatus = self.jobs.status(name)
         self.log = JobLog(self.jobs, name)
 
@@ -164,9 +169,10 @@ class JobRunner:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m algorithms.run", description=__doc__)
     parser.add_argument("spec_url", help="URL of the job's job.json in the store")
+    parser.add_argument("--scheduler", help="train on this Dask scheduler (tcp://host:8786)")
     args = parser.parse_args(argv)
     root, name = split_spec_url(args.spec_url)
-    status = JobRunner(Store(root), name).run()
+    status = JobRunner(Store(root), name, args.scheduler).run()
     return 0 if status.status == Status.COMPLETED else 1
 
 

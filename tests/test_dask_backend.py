@@ -18,6 +18,7 @@ import pytest
 
 from algorithms.jobs import JobStore, Secondary, Status
 from algorithms.registry import resolve_predictor
+from algorithms.store import Store
 from backends import TrainingBackend
 from backends.dask import DaskBackend
 from backends.errors import BackendError
@@ -27,8 +28,11 @@ from tests.test_backend_contract import BackendContract, make_job
 
 
 @pytest.fixture(scope="module")
-def scheduler_with_two_workers(tmp_path_factory) -> Iterator[str]:
-    """``dask scheduler`` and two ``dask worker`` processes on loopback; yields the address."""
+def scheduler_with_two_workers(tmp_path_factory, aws) -> Iterator[str]:
+    """``dask scheduler`` and two ``dask worker`` processes on loopback; yields the address.
+
+    They start inside the AWS stand-in's environment, so they can read ``s3://`` channels too.
+    """
     from distributed import Client
 
     logs = tmp_path_factory.mktemp("dask-cli")
@@ -237,3 +241,36 @@ def test_conflicting_flags_are_refused_on_the_command_line(capsys):
     with pytest.raises(SystemExit):
         main(["--backend", "dask", "--scheduler", "tcp://h:1", "--workers", "2"])
     assert "the cluster is already sized" in capsys.readouterr().err
+
+
+def test_remote_side_runs_a_job_from_s3_on_a_scheduler_given_on_its_command_line(
+    bucket, scheduler_with_two_workers
+):
+    """What a training instance runs: ``python -m algorithms.run <spec-url> --scheduler A``,
+    with the spec, the channels, the status and the model on S3 (the stand-in)."""
+    import io
+
+    from tests.conftest import synthetic_frame
+
+    store = Store(f"{bucket}/skiff")
+    store.ensure_layout()
+    channels = {}
+    for name, rows, seed in [("train", 4000, 1), ("validation", 1000, 2)]:
+        buffer = io.BytesIO()
+        synthetic_frame(rows, seed).to_parquet(buffer, index=False)
+        channels[name] = store.write_bytes(f"datasets/s3/{name}.parquet", buffer.getvalue())
+    job = make_job(store, channels)
+    jobs = JobStore(store)
+    jobs.create(job)
+    proc = subprocess.run(
+        [sys.executable, "-m", "algorithms.run", jobs.spec_url(job.name),
+         "--scheduler", scheduler_with_two_workers],
+        env=os.environ | {"PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    status = jobs.status(job.name)
+    assert proc.returncode == 0 and status.status == Status.COMPLETED, (
+        status.failure_reason, proc.stderr[-2000:])  # fmt: skip
+    assert status.metrics["validation_auc"] > 0.9
+    assert status.model_url.startswith(f"{bucket}/skiff/jobs/{job.name}/output/")
+    assert store.exists(JobStore.output_key(job.name, "model.json"))
+    assert "2 workers at " + scheduler_with_two_workers in jobs.log(job.name)
