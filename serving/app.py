@@ -57,6 +57,11 @@ SERVING_CONFIG = metrics.Gauge("skiff_config_number", "config served", multiproc
 FAILED_CONFIG = metrics.Gauge(
     "skiff_failed_config_number", "config that failed to load", multiprocess_mode="livemax"
 )
+# How many workers serve some config: a worker still starting has no gauge file yet, so the
+# lowest served number alone would speak only for the workers that have started.
+READY = metrics.Gauge(
+    "skiff_workers_ready", "workers serving a config", multiprocess_mode="livesum"
+)
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,7 @@ class EndpointState:
         self.last_error, self.failed_number = None, None
         SERVING_CONFIG.set(config.number)
         FAILED_CONFIG.set(0)
+        READY.set(1)
         live = {(v.model_group, v.model_version) for v in config.variants}
         self._cache = {k: m for k, m in self._cache.items() if k in live}
         logger.info("serving config %d: %s", config.number,
@@ -227,6 +233,8 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
             "endpoint": endpoint,
             "pid": os.getpid(),
             "config_number": table.config.number if table else None,
+            "workers": options.server_workers,
+            "workers_ready": int(everyone.get("skiff_workers_ready", 0)),
             "all_workers_config_number": everyone.get("skiff_config_number"),
             "any_worker_failed_config_number": everyone.get("skiff_failed_config_number") or None,
             "variants": [v.model_dump() for v in table.config.variants] if table else [],
@@ -401,6 +409,9 @@ def _scores_response(scores: np.ndarray, kind: str, request: Request, variant: s
     return JSONResponse({"predictions": [float(s) for s in scores]}, headers=headers)
 
 
+WORKER_GAUGES = ("skiff_config_number", "skiff_failed_config_number", "skiff_workers_ready")
+
+
 def _worker_configs() -> dict[str, float]:
     """The config gauges summed over the workers (min served, max failed)."""
     from prometheus_client import CollectorRegistry, multiprocess
@@ -410,7 +421,7 @@ def _worker_configs() -> dict[str, float]:
     return {
         sample.name: sample.value
         for family in registry.collect()
-        if family.name in ("skiff_config_number", "skiff_failed_config_number")
+        if family.name in WORKER_GAUGES
         for sample in family.samples
     }
 

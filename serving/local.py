@@ -114,7 +114,7 @@ def start(store: Store, name: str, host: str = "127.0.0.1", port: int = 0,
             raise ServingError(f"endpoint {name!r} failed to start: {_tail(log_path)}")
         endpoint = running(store, name)
         status = _status(endpoint) if endpoint is not None else {}
-        if status.get("all_workers_config_number"):
+        if _all_ready(status) and status.get("all_workers_config_number"):
             return endpoint  # type: ignore[return-value]
         if status.get("any_worker_failed_config_number"):
             stop(store, name)
@@ -125,6 +125,11 @@ def start(store: Store, name: str, host: str = "127.0.0.1", port: int = 0,
         time.sleep(0.1)
     stop(store, name)
     raise ServingError(f"endpoint {name!r} not ready after {timeout:g} s: {_tail(log_path)}")
+
+
+def _all_ready(status: dict) -> bool:
+    """Every worker process serves a config (not just those that have started)."""
+    return status.get("workers_ready", 0) >= status.get("workers", 1)
 
 
 def _status(endpoint: RunningEndpoint) -> dict:
@@ -167,7 +172,7 @@ def wait_for_config(endpoint: RunningEndpoint, number: int, timeout: float = 60.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = _status(endpoint)
-        if (status.get("all_workers_config_number") or 0) >= number:
+        if _all_ready(status) and (status.get("all_workers_config_number") or 0) >= number:
             return
         if (status.get("any_worker_failed_config_number") or 0) >= number:
             reason = status.get("last_error") or f"see {endpoint.log}"
