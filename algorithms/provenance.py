@@ -12,7 +12,8 @@ from typing import Any
 PACKAGES = ("skiff", "xgboost", "pandas", "numpy", "pyarrow", "fsspec", "prefect")
 
 
-def _version(name: str) -> str | None:
+def package_version(name: str) -> str | None:
+    """The installed version of package ``name``, or None when it is not installed."""
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
@@ -37,9 +38,9 @@ def git_revision() -> str | None:
 
 def provenance() -> dict[str, Any]:
     return {
-        "skiff_version": _version("skiff"),
+        "skiff_version": package_version("skiff"),
         "git_revision": git_revision(),
         "python": platform.python_version(),
         "host": socket.gethostname(),
-        "packages": {p: v for p in PACKAGES if (v := _version(p))},
+        "packages": {p: v for p in PACKAGES if (v := package_version(p))},
     }

@@ -21,9 +21,8 @@ from prefect.runtime import flow_run
 from algorithms.errors import SkiffError
 from algorithms.store import Store
 from flows import bank, datasets, deployment, report, steps
-from flows.caching import T, cached, code_version
+from flows.caching import T, cached, code_version, result_storage
 from flows.config import (
-    STEPS,
     PipelineConfig,
     add_config_arguments,
     config_from_arguments,
@@ -62,15 +61,14 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
         "metrics": {},
     }
 
-    def done(step: str) -> bool:
-        return STEPS.index(step) >= STEPS.index(config.until)
+    storage = result_storage(store)  # once per run: on S3 it saves a Prefect block
 
     def step(task: T) -> T:
-        return cached(task, store, config.refresh)
+        return cached(task, storage, config.refresh)
 
     archive = step(steps.download)(config.source, store.root, config.sha256)
     summary["archive_sha256"] = archive.sha256
-    if done("download"):
+    if config.stops_after("download"):
         return summary
     clean_options = bank.CleanOptions(
         drop_duration=config.drop_duration, drop_economic=config.drop_economic
@@ -82,14 +80,14 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
     add_flow_run_tags(run_tags)
     with tags(*run_tags):
         table = step(steps.clean)(store.root, dataset_id, archive, clean_options)
-        if done("clean"):
+        if config.stops_after("clean"):
             return summary
         splits = step(steps.split)(store.root, dataset_id, table, config.split, config.split_seed)
-        if done("split"):
+        if config.stops_after("split"):
             return summary
         dataset = step(steps.upload)(store.root, dataset_id, splits, table.feature_schema,
                                      archive, options)  # fmt: skip
-        if done("upload"):
+        if config.stops_after("upload"):
             return summary
         return train_and_deploy(config, store, dataset, summary, step)
 
@@ -103,9 +101,6 @@ def train_and_deploy(
 ) -> dict[str, Any]:
     """train → register → deploy → evaluate, then the run's report."""
 
-    def done(name: str) -> bool:
-        return STEPS.index(name) >= STEPS.index(config.until)
-
     try:
         status = step(steps.train)(store.root, TrainingRequest.from_config(config), dataset)
     except PipelineError as exc:  # the job's record goes into the summary the error carries
@@ -116,7 +111,7 @@ def train_and_deploy(
         "job_status": str(status.status),
         "metrics": dict(status.metrics),
     }
-    if done("train"):
+    if config.stops_after("train"):
         return summary
 
     version = steps.register(store.root, config.model_group, status.name, config.approval_threshold)
@@ -125,7 +120,7 @@ def train_and_deploy(
         "model_version": version.version,
         "approval_status": str(version.approval_status),
     }
-    if not done("register"):
+    if not config.stops_after("register"):
         if version.approval_status == Approval.APPROVED:
             deploy_and_evaluate(config, store, dataset, version.group, version.version, summary)
         else:
@@ -142,7 +137,7 @@ def deploy_and_evaluate(config: PipelineConfig, store: Store, dataset: datasets.
                                 config.port, config.update, config.server)  # fmt: skip
         summary |= {"endpoint_name": deployed["endpoint_name"],
                     "endpoint_url": deployed["endpoint_url"]}  # fmt: skip
-        if config.until == "deploy":
+        if config.stops_after("deploy"):
             return
         run_key = f"runs/{flow_run.get_id() or job_name('run')}"
         result = steps.evaluate(store.root, dataset, config.endpoint_name, run_key,

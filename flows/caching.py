@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +19,7 @@ from prefect.context import TaskRunContext
 from prefect.filesystems import RemoteFileSystem, WritableFileSystem
 from prefect.tasks import Task
 
+from algorithms.provenance import package_version
 from algorithms.store import Store
 
 PACKAGES = ("algorithms", "backends", "flows", "serving")
@@ -37,10 +37,7 @@ def code_version() -> str:
         for path in sorted((_ROOT / package).rglob("*.py")):
             digest.update(str(path.relative_to(_ROOT)).encode() + b"\0")
             digest.update(path.read_bytes() + b"\0")
-    try:
-        release = version("skiff")
-    except PackageNotFoundError:  # running from a checkout that was never installed
-        release = "0+unknown"
+    release = package_version("skiff") or "0+unknown"  # a checkout that was never installed
     return f"{release}+{digest.hexdigest()[:12]}"
 
 
@@ -75,11 +72,12 @@ def result_storage(store: Store) -> Path | WritableFileSystem:
     return block
 
 
-def cached(step: T, store: Store, refresh: bool = False) -> T:
-    """``step`` with its results kept in ``store``; ``refresh`` recomputes and replaces them."""
+def cached(step: T, storage: Path | WritableFileSystem, refresh: bool = False) -> T:
+    """``step`` with its results kept in ``storage`` (see :func:`result_storage`);
+    ``refresh`` recomputes and replaces them."""
     return step.with_options(
         cache_policy=CACHED,
-        result_storage=result_storage(store),
+        result_storage=storage,
         result_serializer="json",
         persist_result=True,
         refresh_cache=refresh,

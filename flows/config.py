@@ -134,6 +134,10 @@ class PipelineConfig(BaseModel):
                 raise ValueError(str(exc)) from None
         return self
 
+    def stops_after(self, step: Step) -> bool:
+        """Whether the run ends at or before ``step`` (``until``)."""
+        return STEPS.index(step) >= STEPS.index(self.until)
+
     def training_hyperparameters(self) -> dict[str, Any]:
         if self.algorithm == "xgboost":
             return self.xgboost.model_dump(by_alias=True) | self.hyperparameters

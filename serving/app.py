@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hmac
-import importlib.metadata
 import logging
 import os
 import random
@@ -29,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from algorithms.provenance import package_version
 from algorithms.store import Store
 from serving import metrics, v2
 from serving.batching import Batcher
@@ -110,11 +109,6 @@ class EndpointState:
         self._seen: bytes | None = None
         self._cache: dict[tuple[str, int], LoadedModel] = {}
 
-    def refresh(self) -> bool:
-        """Load the stored config if it changed; return True if the table was swapped."""
-        raw = self.changed_config()
-        return raw is not None and self.apply(raw)
-
     def changed_config(self) -> bytes | None:
         """The stored config's bytes if they differ from the last ones seen (a cheap read)."""
         try:
@@ -182,14 +176,6 @@ def _error(exc: Exception) -> JSONResponse:
 def _v2_error(exc: Exception) -> JSONResponse:
     """The Open Inference Protocol's error shape."""
     return JSONResponse({"error": str(exc)}, status_code=_status(exc))
-
-
-@functools.cache
-def _version() -> str:
-    try:
-        return importlib.metadata.version("skiff")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
@@ -317,7 +303,8 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
         return await observed(request, v2_infer_handler, _v2_error)
 
     async def v2_server(request: Request) -> Response:
-        return JSONResponse({"name": "skiff", "version": _version(), "extensions": []})
+        release = package_version("skiff") or "0+unknown"
+        return JSONResponse({"name": "skiff", "version": release, "extensions": []})
 
     async def v2_live(request: Request) -> Response:
         return JSONResponse({"live": True})
@@ -330,9 +317,8 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
         try:
             table = live_table()
             variant, model = v2_pick(table, request)
-            versions = sorted({v.model_version for v in table.config.variants})
-            if "version" in request.path_params:
-                versions = [variant.model_version]
+            versions = ([variant.model_version] if "version" in request.path_params
+                        else sorted({v.model_version for v in table.config.variants}))  # fmt: skip
             body = v2.metadata(endpoint, versions, model.n_features)
         except Exception as exc:
             return _v2_error(exc)

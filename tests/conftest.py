@@ -199,6 +199,19 @@ def bucket(aws: str, request: pytest.FixtureRequest) -> str:
     return f"s3://{name}"
 
 
+def task_states(flow_run_id) -> dict[str, str]:
+    """Task run name → state name (Completed, Cached, ...) in a flow run. "publish dataset
+    <id>" reads as "publish", so a test need not know the dataset id."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+    return {run.name.split(" dataset")[0]: run.state.name for run in runs}
+
+
 FEATURES = [f"f{i}" for i in range(8)]
 
 

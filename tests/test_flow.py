@@ -18,7 +18,7 @@ from flows.bank_marketing import bank_marketing, main
 from flows.cli import main as cli
 from serving.endpoint import EndpointStore
 from serving.registry import Approval, ModelRegistry
-from tests.conftest import ROOT
+from tests.conftest import ROOT, task_states
 
 SHA = "e689f38cc6bd689f64f031e7a1fbe0849aabb7ad57544fc75068e30129bbd514"
 
@@ -69,19 +69,6 @@ def test_end_to_end_all_eight_steps(prefect_server, source, tmp_path):
     assert not EndpointStore(store).exists("bank-marketing")
 
 
-def task_states(state) -> dict[str, str]:
-    """Task run name → state name (Completed, Cached, ...) of the flow run behind ``state``."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    run_id = state.state_details.flow_run_id
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id]))
-        )
-    return {run.name: run.state.name for run in runs}
-
-
 DATA_STEPS = ["download archive", "clean and encode", "split random", "publish"]
 
 
@@ -94,7 +81,7 @@ def test_reruns_skip_cached_steps_and_retrain_only_on_new_hyperparameters(
 
     def run(**changes):
         state = bank_marketing(**(options | changes), return_state=True)
-        states = {name.split(" dataset")[0]: s for name, s in task_states(state).items()}
+        states = task_states(state.state_details.flow_run_id)
         return state.result(), states
 
     first, states = run()

@@ -22,8 +22,6 @@ from prefect.client.schemas.filters import (
     DeploymentFilterName,
     FlowFilter,
     FlowFilterName,
-    FlowRunFilter,
-    FlowRunFilterId,
 )
 from prefect.client.schemas.objects import FlowRun
 
@@ -32,7 +30,7 @@ from flows.cli import main as cli
 from serving import local
 from serving.endpoint import EndpointStore
 from serving.registry import Approval, ModelRegistry
-from tests.conftest import ROOT, wait_for
+from tests.conftest import ROOT, task_states, wait_for
 
 DEPLOYMENTS = ["local", "dask", "weekly-retrain", "deploy-model"]
 pytestmark = pytest.mark.usefixtures("worker")
@@ -98,14 +96,6 @@ def runs_of(deployment: str) -> list[FlowRun]:
             flow_filter=FlowFilter(name=FlowFilterName(any_=[flow])),
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name])),
         )
-
-
-def task_states(run_id) -> dict[str, str]:
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id]))
-        )
-    return {run.name.split(" dataset")[0]: run.state.name for run in runs}
 
 
 def artifact_keys(run_id) -> set[str]:
