@@ -61,7 +61,7 @@ class LocalBackend(TrainingBackend):
         try:
             stop = self._wait(proc, job, jobs, started)
         except BaseException:
-            _end(proc)
+            end_process(proc)
             self._record_stop(jobs, job.name, Secondary.STOPPED, "interrupted")
             raise
         reader.join(timeout=5)
@@ -82,14 +82,14 @@ class LocalBackend(TrainingBackend):
         while proc.poll() is None:
             elapsed = time.monotonic() - started
             if elapsed > job.max_runtime_seconds:
-                _end(proc)
+                end_process(proc)
                 return Secondary.MAX_RUNTIME_EXCEEDED, (
                     f"MaxRuntimeExceeded: ran longer than {job.max_runtime_seconds:g} s"
                 )
             if elapsed >= next_stop_check:  # a store read: not every poll
                 next_stop_check = elapsed + 1.0
                 if jobs.stop_requested(job.name):
-                    _end(proc)
+                    end_process(proc)
                     return Secondary.STOPPED, "stop requested"
             time.sleep(self.poll_interval)
         return None
@@ -112,7 +112,7 @@ def _relay(proc: subprocess.Popen, name: str, tail: collections.deque[str]) -> N
         logger.info("[%s] %s", name, line)
 
 
-def _end(proc: subprocess.Popen, grace: float = 5.0) -> None:
+def end_process(proc: subprocess.Popen, grace: float = 5.0) -> None:
     """SIGTERM, then SIGKILL after ``grace`` seconds."""
     if proc.poll() is not None:
         return

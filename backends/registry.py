@@ -12,6 +12,7 @@ from backends.errors import BackendError
 BACKENDS = {
     "local": "backends.local:LocalBackend",
     "dask": "backends.dask:DaskBackend",
+    "ec2": "backends.ec2:Ec2Backend",
 }
 
 

@@ -5,6 +5,7 @@
     skiff endpoints list|describe NAME|invoke NAME|logs NAME|start NAME|delete NAME
     skiff endpoints deploy NAME VERSION [--strategy CANARY --wait-seconds 60 ...]
     skiff endpoints weights NAME v1=0.9 v2=0.1 | rollback NAME [--to N]
+    skiff ec2 list | reap [--job-id ID | --all]     (training instances on EC2)
 
 The store is ``--store``, else ``$SKIFF_STORE``, else ``./.skiff``. The pipeline itself runs
 as ``python -m flows.bank_marketing``.
@@ -237,6 +238,29 @@ def endpoints_invoke(store: Store, args: argparse.Namespace) -> None:
         raise ServingError(f"the endpoint answered {response.status_code}")
 
 
+# -- ec2 ---------------------------------------------------------------------------------------
+def _ec2(args: argparse.Namespace) -> Any:
+    from backends.ec2_fleet import ec2_client  # imports boto3: only when asked
+
+    return ec2_client(args.region)
+
+
+def ec2_list(store: Store, args: argparse.Namespace) -> None:
+    from backends.ec2_fleet import JOB_ID_TAG, find_instances
+
+    instances = find_instances(_ec2(args), [{"Name": "tag-key", "Values": [JOB_ID_TAG]}])
+    rows = [vars(i) for i in instances if args.all or i.alive]
+    print(_table(rows, ["id", "role", "state", "deadline", "reason"]))
+
+
+def ec2_reap(store: Store, args: argparse.Namespace) -> None:
+    from backends.ec2_fleet import reap
+
+    reaped = reap(_ec2(args), job_id=args.job_id, everything=args.all)
+    print(f"terminated {len(reaped)} instance(s)" + "".join(
+        f"\n  {i.id} ({i.role}, deadline {i.deadline or '?'})" for i in reaped))  # fmt: skip
+
+
 # -- parser ------------------------------------------------------------------------------------
 Arg = tuple[tuple[str, ...], dict[str, Any]]
 Command = tuple[
@@ -325,6 +349,14 @@ def build_parser() -> argparse.ArgumentParser:
             endpoint, _arg("--body", required=True, help="request body ('-': standard input)"),
             _arg("--content-type", default="application/json"), _arg("--accept"),
             _arg("--target-variant")]),
+    ])  # fmt: skip
+    region = _arg("--region", help="AWS region (default: the AWS config's)")
+    _area(areas, "ec2", "training instances on EC2 (the ec2 backend)", [
+        ("list", ec2_list, "list Skiff's live training instances",
+         [region, _arg("--all", action="store_true", help="terminated ones too")]),
+        ("reap", ec2_reap, "terminate leftovers: past their deadline, of one job, or all", [
+            region, _arg("--job-id", help="every instance of this job (its info.job_id)"),
+            _arg("--all", action="store_true", help="every Skiff instance, even running jobs'")]),
     ])  # fmt: skip
     return parser
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from algorithms.errors import SkiffError
 from algorithms.store import DEFAULT_STORE
 from algorithms.xgboost_params import XGBoostHyperparameters, describe_range
+from backends.ec2_options import Ec2Options
 from flows.data import UCI_URL
 from serving.options import ServerOptions
 from serving.updates import UpdatePolicy
@@ -82,13 +83,18 @@ class PipelineConfig(BaseModel):
         description="hyperparameters as given (bring-your-own code), or overriding 'xgboost'",
     )
     backend: str = Field(
-        "local", description="compute backend: 'local', 'dask' or 'package.module:Class'"
+        "local",
+        description="compute backend: 'local', 'dask', 'ec2' or 'package.module:Class'",
     )
     threads: int | None = Field(
         None, ge=0, le=1024,
         description="training threads (local: 0 = every core; dask: per worker, default 1)",
     )  # fmt: skip
     dask: DaskOptions = Field(default_factory=DaskOptions, description="'dask' backend options")
+    ec2: Ec2Options = Field(  # type: ignore[valid-type]
+        default_factory=Ec2Options,
+        description="'ec2' backend options (unset ones: SKIFF_EC2_* or the config file)",
+    )
     max_runtime: float = Field(3600, gt=0, description="seconds before a training job is stopped")
     job_name: str | None = Field(None, description="training job name (default: generated)")
     model_group: str = Field("bank-marketing", description="model group in the registry")
@@ -256,6 +262,8 @@ def add_config_arguments(
         elif get_origin(annotation) is dict:
             flag = _flag(name.removesuffix("s"))
             kwargs |= {"action": "append", "type": _key_value, "metavar": "NAME=VALUE"}
+        elif get_origin(annotation) is list:
+            kwargs |= {"nargs": "+"}
         elif annotation in (int, float, str):
             kwargs["type"] = _or_none(annotation) if optional else annotation
         group.add_argument(flag, **kwargs)
@@ -271,5 +279,6 @@ def config_from_arguments(args: argparse.Namespace, model: type[M] = PipelineCon
         target = nested
         for parent in parents:
             target = target.setdefault(parent, {})
-        target[leaf] = dict(value) if isinstance(value, list) else value
+        pairs = isinstance(value, list) and all(isinstance(v, tuple) for v in value)
+        target[leaf] = dict(value) if pairs else value  # NAME=VALUE flags make a dict
     return model.model_validate(nested)

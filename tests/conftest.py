@@ -236,6 +236,18 @@ def write_channels(store: Store, dataset: str, train_rows: int, seed: int) -> di
     return urls
 
 
+def write_s3_channels(store: Store, dataset: str, train_rows: int, seed: int) -> dict[str, str]:
+    """The same channels, written through the store (to S3 when it is an s3:// store)."""
+    import io
+
+    urls = {}
+    for name, rows, offset in [("train", train_rows, 0), ("validation", train_rows // 4, 1)]:
+        buffer = io.BytesIO()
+        synthetic_frame(rows, seed + offset).to_parquet(buffer, index=False)
+        urls[name] = store.write_bytes(f"datasets/{dataset}/{name}.parquet", buffer.getvalue())
+    return urls
+
+
 @pytest.fixture
 def tiny_channels(store: Store) -> dict[str, str]:
     return write_channels(store, "tiny", 2000, seed=1)

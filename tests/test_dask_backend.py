@@ -23,7 +23,14 @@ from backends import TrainingBackend
 from backends.dask import DaskBackend
 from backends.errors import BackendError
 from backends.local import LocalBackend
-from tests.conftest import FEATURES, ROOT, free_port, wait_for, write_channels
+from tests.conftest import (
+    FEATURES,
+    ROOT,
+    free_port,
+    wait_for,
+    write_channels,
+    write_s3_channels,
+)
 from tests.test_backend_contract import BackendContract, make_job
 
 
@@ -248,17 +255,9 @@ def test_remote_side_runs_a_job_from_s3_on_a_scheduler_given_on_its_command_line
 ):
     """What a training instance runs: ``python -m algorithms.run <spec-url> --scheduler A``,
     with the spec, the channels, the status and the model on S3 (the stand-in)."""
-    import io
-
-    from tests.conftest import synthetic_frame
-
     store = Store(f"{bucket}/skiff")
     store.ensure_layout()
-    channels = {}
-    for name, rows, seed in [("train", 4000, 1), ("validation", 1000, 2)]:
-        buffer = io.BytesIO()
-        synthetic_frame(rows, seed).to_parquet(buffer, index=False)
-        channels[name] = store.write_bytes(f"datasets/s3/{name}.parquet", buffer.getvalue())
+    channels = write_s3_channels(store, "s3", 4000, seed=1)
     job = make_job(store, channels)
     jobs = JobStore(store)
     jobs.create(job)
