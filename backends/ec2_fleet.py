@@ -8,6 +8,7 @@ and terminated by its tag. ``reap`` uses the same tags for leftovers.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -114,7 +115,8 @@ class Fleet:
             "TagSpecifications": [
                 {"ResourceType": kind, "Tags": self.tags(role)} for kind in ("instance", "volume")
             ],
-            "ClientToken": f"{self.job_id}-{role}",  # a retried call launches nothing twice
+            # A retried call launches nothing twice (AWS allows 64 characters here).
+            "ClientToken": hashlib.sha256(f"{self.job_id}/{role}".encode()).hexdigest()[:64],
         }
         if s.subnet_id:
             params["SubnetId"] = s.subnet_id

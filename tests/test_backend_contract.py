@@ -199,7 +199,7 @@ class TestLocalBackend(BackendContract):
 def test_backend_registry_names_the_choices():
     assert isinstance(get_backend("local"), LocalBackend)
     assert isinstance(get_backend("backends.local:LocalBackend"), LocalBackend)
-    with pytest.raises(BackendError, match="unknown backend 'slurm'; choose one of dask, local"):
+    with pytest.raises(BackendError, match="unknown backend 'slurm'; choose one of dask, ec2, local"):
         get_backend("slurm")
     with pytest.raises(BackendError, match="is not a TrainingBackend subclass"):
         get_backend("tests.byo_algorithms:Failing")

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -125,23 +126,27 @@ def test_max_runtime_stops_the_job_and_terminates_its_instances(ec2, player, s3_
 
 def test_an_instance_terminated_from_outside_fails_the_job(ec2, player, s3_store, channels):
     job = make_job(s3_store, channels, algorithm="tests.byo_algorithms:Slow")
-    jobs = JobStore(s3_store)
 
-    def terminate_the_worker_once_training() -> None:
-        wait_for(lambda: _secondary(jobs, job.name) == Secondary.TRAINING, 120, "training")
+    def terminate_the_worker() -> None:
         worker = next(i for i, p in player.played.items() if p.role == "worker")
         ec2.terminate_instances(InstanceIds=[worker])
 
-    import threading
-
-    outsider = threading.Thread(target=terminate_the_worker_once_training)
-    outsider.start()
-    with backend(instance_count=2) as ec2_backend:
+    with (when_training(JobStore(s3_store), job.name, terminate_the_worker),
+          backend(instance_count=2) as ec2_backend):  # fmt: skip
         status = ec2_backend.run(job, s3_store)
-    outsider.join()
     assert status.status == Status.FAILED
     assert "worker instance i-" in status.failure_reason
     assert "is terminated" in status.failure_reason or "is shutting-down" in status.failure_reason
+    assert live(ec2, status.info["job_id"]) == []
+
+
+def test_a_stop_request_stops_the_job(ec2, player, s3_store, channels):
+    job = make_job(s3_store, channels, algorithm="tests.byo_algorithms:Slow")
+    jobs = JobStore(s3_store)
+    with (when_training(jobs, job.name, lambda: jobs.request_stop(job.name)),
+          backend() as ec2_backend):  # fmt: skip
+        status = ec2_backend.run(job, s3_store)
+    assert (status.status, status.failure_reason) == (Status.STOPPED, "stop requested")
     assert live(ec2, status.info["job_id"]) == []
 
 
@@ -271,6 +276,20 @@ def test_clear_errors_before_anything_is_launched(ec2, monkeypatch, store, tiny_
         get_backend("ec2", ami=AMI, threads=2)
     with pytest.raises(BackendError, match="needs an s3:// store: instances cannot read /"):
         backend().run(make_job(store, tiny_channels), store)
+
+
+@contextlib.contextmanager
+def when_training(jobs: JobStore, name: str, action) -> Iterator[None]:
+    """Run ``action`` in a thread once the job is training remotely."""
+
+    def wait_then_act() -> None:
+        wait_for(lambda: _secondary(jobs, name) == Secondary.TRAINING, 120, "training")
+        action()
+
+    thread = threading.Thread(target=wait_then_act)
+    thread.start()
+    yield
+    thread.join()
 
 
 def _secondary(jobs: JobStore, name: str) -> Secondary | None:
