@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import logging
 import os
@@ -203,6 +204,12 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Everything imported so far lives as long as the process: move it out of the
+        # garbage collector's sight. A full collection over it took ~50 ms, a stall that
+        # every request in flight waited through (the p99 at 64 connections).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 50, 100)
         task = asyncio.create_task(poll())
         yield
         task.cancel()

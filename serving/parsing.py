@@ -60,16 +60,17 @@ def _slow_csv(lines: list[str]) -> np.ndarray:
     )  # fmt: skip
 
 
-def _small_csv(lines: list[str]) -> np.ndarray:
-    """A few rows: numpy converts the fields in C; anything unusual (a missing field, a bad
-    or non-finite value) goes to the exact path, which names the field at fault."""
+def _small_csv(lines: list[str], n_features: int) -> np.ndarray:
+    """A few rows: numpy converts the text in C; anything unusual (a missing field, a bad or
+    non-finite value) goes to the exact path, which names the field at fault."""
     try:
-        values = np.array([line.split(",") for line in lines], dtype=np.float64)
-    except ValueError:
+        values = np.fromstring(",".join(lines), dtype=np.float64, sep=",")
+    except ValueError:  # an empty or bad field
         return _slow_csv(lines)
-    if not np.isfinite(values).all() or np.abs(values).max() > FLOAT32_MAX:
+    # One comparison rejects nan, inf and what float32 cannot hold.
+    if values.size != len(lines) * n_features or not (np.abs(values) <= FLOAT32_MAX).all():
         return _slow_csv(lines)
-    return values.astype(np.float32)
+    return values.astype(np.float32).reshape(len(lines), n_features)
 
 
 def parse_csv(body: bytes, n_features: int) -> np.ndarray:
@@ -88,7 +89,7 @@ def parse_csv(body: bytes, n_features: int) -> np.ndarray:
         if count != n_features:
             raise BadRequest(f"row {row}: expected {n_features} features, got {count}")
     if len(lines) <= SMALL:
-        return _small_csv(lines)
+        return _small_csv(lines, n_features)
     try:
         values = pd.read_csv(
             io.StringIO("\n".join(lines)), header=None, dtype=np.float64, na_values=[""],
