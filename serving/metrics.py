@@ -8,7 +8,9 @@ this module is first imported (``serving/server.py``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -37,13 +39,21 @@ MODEL_LOAD = Gauge(
 )  # fmt: skip
 
 
+@functools.cache
+def _series(variant: str) -> tuple[Any, Any, Any, Any]:
+    """One variant's children, looked up once: ``labels()`` costs as much as the increment."""
+    return (INVOCATIONS.labels(variant), LATENCY.labels(variant), ERRORS_4XX.labels(variant),
+            ERRORS_5XX.labels(variant))  # fmt: skip
+
+
 def observe(variant: str, status: int, seconds: float) -> None:
-    INVOCATIONS.labels(variant).inc()
-    LATENCY.labels(variant).observe(seconds)
+    invocations, latency, errors_4xx, errors_5xx = _series(variant)
+    invocations.inc()
+    latency.observe(seconds)
     if 400 <= status < 500:
-        ERRORS_4XX.labels(variant).inc()
+        errors_4xx.inc()
     elif status >= 500:
-        ERRORS_5XX.labels(variant).inc()
+        errors_5xx.inc()
 
 
 def exposition() -> bytes:
