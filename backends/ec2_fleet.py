@@ -8,9 +8,11 @@ and terminated by its tag. ``reap`` uses the same tags for leftovers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +46,15 @@ def describe_error(exc: Exception) -> str:
         error = exc.response.get("Error", {})
         return f"{error.get('Code', 'Error')}: {error.get('Message', exc)}"
     return f"{type(exc).__name__}: {exc}"
+
+
+@contextlib.contextmanager
+def aws_errors(what: str) -> Iterator[None]:
+    """AWS's errors (no credentials, access denied, throttling) as a BackendError naming them."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise BackendError(f"{what}: {describe_error(exc)}") from None
 
 
 @dataclass(frozen=True)

@@ -246,17 +246,19 @@ def _ec2(args: argparse.Namespace) -> Any:
 
 
 def ec2_list(store: Store, args: argparse.Namespace) -> None:
-    from backends.ec2_fleet import JOB_ID_TAG, find_instances
+    from backends.ec2_fleet import JOB_ID_TAG, aws_errors, find_instances
 
-    instances = find_instances(_ec2(args), [{"Name": "tag-key", "Values": [JOB_ID_TAG]}])
+    with aws_errors("listing instances"):
+        instances = find_instances(_ec2(args), [{"Name": "tag-key", "Values": [JOB_ID_TAG]}])
     rows = [vars(i) for i in instances if args.all or i.alive]
     print(_table(rows, ["id", "role", "state", "deadline", "reason"]))
 
 
 def ec2_reap(store: Store, args: argparse.Namespace) -> None:
-    from backends.ec2_fleet import reap
+    from backends.ec2_fleet import aws_errors, reap
 
-    reaped = reap(_ec2(args), job_id=args.job_id, everything=args.all)
+    with aws_errors("reaping instances"):
+        reaped = reap(_ec2(args), job_id=args.job_id, everything=args.all)
     print(f"terminated {len(reaped)} instance(s)" + "".join(
         f"\n  {i.id} ({i.role}, deadline {i.deadline or '?'})" for i in reaped))  # fmt: skip
 

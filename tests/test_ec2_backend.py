@@ -297,3 +297,14 @@ def _secondary(jobs: JobStore, name: str) -> Secondary | None:
         return jobs.status(name).secondary_status
     except Exception:
         return None
+
+
+def test_the_ec2_commands_name_aws_errors(monkeypatch, capsys):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # it caches the credentials it found
+    assert skiff(["ec2", "reap", "--region", "us-east-1"]) == 1
+    assert "reaping instances: NoCredentialsError" in capsys.readouterr().err
