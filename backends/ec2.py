@@ -9,7 +9,7 @@ running the flow never needs to reach into the VPC.
 Guarantee: when ``execute`` returns or raises, every instance tagged with the job's id has
 been told to terminate and none is left pending, running or stopped, on success, failure,
 max runtime, a stop request, Ctrl-C or SIGTERM (a cancelled Prefect run: SIGKILL follows
-30 s later, so teardown is bounded at 20 s), a lost instance and a failed launch. Instances
+30 s later, so teardown retries for at most 20 s), a lost instance and a failed launch. Instances
 also end themselves if this process dies (see ``ec2_userdata``), and ``skiff ec2 reap``
 terminates whatever is past its deadline.
 """
