@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import socket
 import subprocess
@@ -18,6 +19,12 @@ def package_version(name: str) -> str | None:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
+
+
+@functools.cache
+def skiff_release() -> str:
+    """Skiff's installed version ("0+unknown" in a checkout that was never installed)."""
+    return package_version("skiff") or "0+unknown"
 
 
 def git_revision() -> str | None:

@@ -31,6 +31,12 @@ ROLE_TAG = "skiff:role"
 DEADLINE_TAG = "skiff:deadline"
 JOB_TAG = "skiff:job"
 ALIVE = ["pending", "running", "stopping", "stopped"]  # billed, or may be again
+ANY_JOB = [{"Name": "tag-key", "Values": [JOB_ID_TAG]}]  # every Skiff training instance
+
+
+def job_filter(job_id: str) -> list[dict[str, Any]]:
+    """The DescribeInstances filter for one job's instances."""
+    return [{"Name": f"tag:{JOB_ID_TAG}", "Values": [job_id]}]
 
 
 def ec2_client(region: str | None = None) -> Any:
@@ -153,13 +159,12 @@ class Fleet:
         return ids
 
     def instances(self) -> list[Instance]:
-        return find_instances(self.client, [{"Name": f"tag:{JOB_ID_TAG}", "Values": [self.job_id]}])
+        return find_instances(self.client, job_filter(self.job_id))
 
     def terminate(self, timeout: float = 20) -> list[Instance]:
         """Terminate every instance tagged with this job's id, and check that none is left
         alive; retries until ``timeout``. Returns what is still alive (empty on success)."""
-        return terminate_where(self.client, [{"Name": f"tag:{JOB_ID_TAG}",
-                                              "Values": [self.job_id]}], timeout)  # fmt: skip
+        return terminate_where(self.client, job_filter(self.job_id), timeout)
 
 
 def terminate_where(client: Any, filters: list[dict[str, Any]], timeout: float = 20,
@@ -192,10 +197,7 @@ def reap(client: Any, job_id: str | None = None, everything: bool = False,
         BackendError: some could not be terminated.
     """
     now = now or datetime.now(UTC)
-    if job_id:
-        filters = [{"Name": f"tag:{JOB_ID_TAG}", "Values": [job_id]}]
-    else:
-        filters = [{"Name": "tag-key", "Values": [JOB_ID_TAG]}]
+    filters = job_filter(job_id) if job_id else ANY_JOB
 
     def within_deadline(instance: Instance) -> bool:
         if job_id or everything:

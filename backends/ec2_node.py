@@ -126,7 +126,8 @@ def run_driver(spec_url: str, instances: int, start_timeout: float, death_timeou
 
 def run_worker(spec_url: str, start_timeout: float, death_timeout: float) -> int:
     root, name = split_spec_url(spec_url)
-    store, jobs = Store(root), JobStore(Store(root))
+    store = Store(root)
+    jobs = JobStore(store)
     host = node_host()
     deadline = time.monotonic() + start_timeout
     while not store.exists(cluster_key(name)):

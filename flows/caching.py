@@ -19,7 +19,7 @@ from prefect.context import TaskRunContext
 from prefect.filesystems import RemoteFileSystem, WritableFileSystem
 from prefect.tasks import Task
 
-from algorithms.provenance import package_version
+from algorithms.provenance import skiff_release
 from algorithms.store import Store
 
 PACKAGES = ("algorithms", "backends", "flows", "serving")
@@ -37,8 +37,7 @@ def code_version() -> str:
         for path in sorted((_ROOT / package).rglob("*.py")):
             digest.update(str(path.relative_to(_ROOT)).encode() + b"\0")
             digest.update(path.read_bytes() + b"\0")
-    release = package_version("skiff") or "0+unknown"  # a checkout that was never installed
-    return f"{release}+{digest.hexdigest()[:12]}"
+    return f"{skiff_release()}+{digest.hexdigest()[:12]}"
 
 
 @dataclass

@@ -246,10 +246,10 @@ def _ec2(args: argparse.Namespace) -> Any:
 
 
 def ec2_list(store: Store, args: argparse.Namespace) -> None:
-    from backends.ec2_fleet import JOB_ID_TAG, aws_errors, find_instances
+    from backends.ec2_fleet import ANY_JOB, aws_errors, find_instances
 
     with aws_errors("listing instances"):
-        instances = find_instances(_ec2(args), [{"Name": "tag-key", "Values": [JOB_ID_TAG]}])
+        instances = find_instances(_ec2(args), ANY_JOB)
     rows = [vars(i) for i in instances if args.all or i.alive]
     print(_table(rows, ["id", "role", "state", "deadline", "reason"]))
 

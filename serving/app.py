@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from algorithms.provenance import package_version
+from algorithms.provenance import skiff_release
 from algorithms.store import Store
 from serving import metrics, v2
 from serving.batching import Batcher
@@ -309,8 +309,7 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
         return await observed(request, v2_infer_handler, _v2_error)
 
     async def v2_server(request: Request) -> Response:
-        release = package_version("skiff") or "0+unknown"
-        return JSONResponse({"name": "skiff", "version": release, "extensions": []})
+        return JSONResponse({"name": "skiff", "version": skiff_release(), "extensions": []})
 
     async def v2_live(request: Request) -> Response:
         return JSONResponse({"live": True})
@@ -377,9 +376,7 @@ class FastInvocations:
         self.app, self.invocations = app, invocations
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/invocations" and (
-            scope["method"] == "POST"
-        ):
+        if scope["type"] == "http" and (scope["method"], scope["path"]) == ("POST", "/invocations"):
             response = await self.invocations(Request(scope, receive))
             await response(scope, receive, send)
         else:

@@ -226,18 +226,8 @@ def synthetic_frame(rows: int, seed: int) -> pd.DataFrame:
 
 
 def write_channels(store: Store, dataset: str, train_rows: int, seed: int) -> dict[str, str]:
-    """Synthetic train and validation Parquet channels in the store; returns their URLs."""
-    urls = {}
-    for name, rows, offset in [("train", train_rows, 0), ("validation", train_rows // 4, 1)]:
-        path = Path(store.root) / "datasets" / dataset / f"{name}.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        synthetic_frame(rows, seed + offset).to_parquet(path, index=False)
-        urls[name] = str(path)
-    return urls
-
-
-def write_s3_channels(store: Store, dataset: str, train_rows: int, seed: int) -> dict[str, str]:
-    """The same channels, written through the store (to S3 when it is an s3:// store)."""
+    """Synthetic train and validation Parquet channels, written through the store (a folder or
+    S3); returns their URLs."""
     import io
 
     urls = {}
@@ -246,6 +236,15 @@ def write_s3_channels(store: Store, dataset: str, train_rows: int, seed: int) ->
         synthetic_frame(rows, seed + offset).to_parquet(buffer, index=False)
         urls[name] = store.write_bytes(f"datasets/{dataset}/{name}.parquet", buffer.getvalue())
     return urls
+
+
+def in_threads(target: Callable[[int], object], count: int) -> None:
+    """Run ``target(0)`` ... ``target(count - 1)`` at once, each in a thread, and wait for all."""
+    threads = [threading.Thread(target=target, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 @pytest.fixture

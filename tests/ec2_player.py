@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.ec2_fleet import JOB_ID_TAG, find_instances
+from backends.ec2_fleet import ANY_JOB, find_instances
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +49,7 @@ class InstancePlayer:
         self.errors: list[BaseException] = []
 
     def _skiff_instances(self) -> list[Any]:
-        return find_instances(self.client, [{"Name": "tag-key", "Values": [JOB_ID_TAG]}])
+        return find_instances(self.client, ANY_JOB)
 
     def __enter__(self) -> InstancePlayer:
         self._thread.start()

@@ -29,7 +29,6 @@ from tests.conftest import (
     free_port,
     wait_for,
     write_channels,
-    write_s3_channels,
 )
 from tests.test_backend_contract import BackendContract, make_job
 
@@ -257,7 +256,7 @@ def test_remote_side_runs_a_job_from_s3_on_a_scheduler_given_on_its_command_line
     with the spec, the channels, the status and the model on S3 (the stand-in)."""
     store = Store(f"{bucket}/skiff")
     store.ensure_layout()
-    channels = write_s3_channels(store, "s3", 4000, seed=1)
+    channels = write_channels(store, "s3", 4000, seed=1)
     job = make_job(store, channels)
     jobs = JobStore(store)
     jobs.create(job)

@@ -22,12 +22,12 @@ from algorithms.jobs import JobStore, Secondary, Status
 from algorithms.store import Store
 from backends import get_backend
 from backends.ec2 import Ec2Backend
-from backends.ec2_fleet import JOB_ID_TAG, Fleet, find_instances
+from backends.ec2_fleet import JOB_ID_TAG, Fleet, find_instances, job_filter
 from backends.ec2_options import resolve_settings
 from backends.ec2_userdata import user_data
 from backends.errors import BackendError
 from flows.cli import main as skiff
-from tests.conftest import ROOT, wait_for, write_s3_channels
+from tests.conftest import ROOT, wait_for, write_channels
 from tests.ec2_player import InstancePlayer
 from tests.test_backend_contract import make_job
 
@@ -59,7 +59,7 @@ def s3_store(bucket: str) -> Store:
 
 @pytest.fixture
 def channels(s3_store: Store) -> dict[str, str]:
-    return write_s3_channels(s3_store, "tiny", 2000, seed=1)
+    return write_channels(s3_store, "tiny", 2000, seed=1)
 
 
 def backend(**options) -> Ec2Backend:
@@ -72,8 +72,7 @@ def backend(**options) -> Ec2Backend:
 
 
 def live(ec2, job_id: str) -> list:
-    return [i for i in find_instances(ec2, [{"Name": f"tag:{JOB_ID_TAG}", "Values": [job_id]}])
-            if i.alive]  # fmt: skip
+    return [i for i in find_instances(ec2, job_filter(job_id)) if i.alive]
 
 
 def test_a_job_on_two_instances_trains_across_both_and_leaves_none_running(

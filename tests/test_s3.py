@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 
 import boto3
 import httpx
@@ -20,7 +19,7 @@ from flows.cli import main as cli
 from serving import local
 from serving.endpoint import EndpointStore
 from serving.registry import Approval, ModelRegistry
-from tests.conftest import ROOT
+from tests.conftest import ROOT, in_threads
 
 SHA = "e689f38cc6bd689f64f031e7a1fbe0849aabb7ad57544fc75068e30129bbd514"
 
@@ -61,11 +60,7 @@ def test_concurrent_claims_on_s3_get_distinct_numbers(bucket):
             winners.append(number)
             return
 
-    threads = [threading.Thread(target=claim, args=(n,)) for n in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(claim, 6)
     assert sorted(winners) == [1, 2, 3, 4, 5, 6]
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from algorithms.errors import AlreadyExistsError, NotFoundError, StoreError
 from algorithms.store import LAYOUT_FILE, Store
+from tests.conftest import in_threads
 
 
 def test_write_read_list(store: Store):
@@ -47,11 +48,7 @@ def test_concurrent_exclusive_creates_have_one_winner(store: Store):
         except AlreadyExistsError:
             pass
 
-    threads = [threading.Thread(target=claim, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(claim, 8)
     assert len(winners) == 1
     assert store.read_bytes("claims/x") == str(winners[0]).encode()
 
