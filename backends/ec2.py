@@ -226,17 +226,21 @@ class Ec2Backend(TrainingBackend):
 
     def _teardown(self, fleet: Fleet, jobs: JobStore, name: str, end: End | None) -> JobStatus:
         """Terminate every instance of the job, then record how the job ended."""
-        left = fleet.terminate(self.teardown_timeout)
-        terminated = {i.id: i.role for i in fleet.instances() if not i.alive}
+        try:
+            seen = fleet.terminate(self.teardown_timeout)
+            left = [i.id for i in seen if i.alive]
+        except BackendError as exc:  # AWS never answered: the survivors are unknown
+            seen, left = [], [f"unknown ({exc})"]
+        terminated = {i.id: i.role for i in seen if not i.alive}
         if left:
-            logger.error("instances of job %s still alive after %g s: %s; run `skiff ec2 reap "
-                         "--job-id %s`", name, self.teardown_timeout,
-                         ", ".join(i.id for i in left), fleet.job_id)  # fmt: skip
+            logger.error("instances of job %s may still be alive after %g s: %s; run `skiff ec2 "
+                         "reap --job-id %s`", name, self.teardown_timeout, ", ".join(left),
+                         fleet.job_id)  # fmt: skip
         status = jobs.status(name)
         if end is not None and not status.status.terminal:
             status = status.moved(*end, failure_reason=end[2])
         info = status.info | {"instances": terminated, "job_id": fleet.job_id,
-                              "instances_left_alive": [i.id for i in left]}  # fmt: skip
+                              "instances_left_alive": left}  # fmt: skip
         status = status.model_copy(update={"info": info})
         jobs.write_status(status)
         return status

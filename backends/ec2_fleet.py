@@ -163,28 +163,38 @@ class Fleet:
 
     def terminate(self, timeout: float = 20) -> list[Instance]:
         """Terminate every instance tagged with this job's id, and check that none is left
-        alive; retries until ``timeout``. Returns what is still alive (empty on success)."""
+        alive; retries until ``timeout``. Returns them as last described (see
+        :func:`terminate_where`)."""
         return terminate_where(self.client, job_filter(self.job_id), timeout)
 
 
 def terminate_where(client: Any, filters: list[dict[str, Any]], timeout: float = 20,
                     keep: Any = None) -> list[Instance]:  # fmt: skip
     """Terminate the live instances matching ``filters`` (except those ``keep`` returns true
-    for), until none is left or ``timeout`` passes; return those left alive."""
+    for), until none is left or ``timeout`` passes. Returns the instances as last described:
+    any still alive in it were left alive.
+
+    Raises:
+        BackendError: they could not be described once, so what is left is unknown.
+    """
     deadline = time.monotonic() + timeout
-    alive: list[Instance] = []
+    seen: list[Instance] | None = None
+    error = ""
     while True:
         try:
-            alive = [i for i in find_instances(client, filters)
-                     if i.alive and not (keep and keep(i))]  # fmt: skip
+            seen = find_instances(client, filters)
+            alive = [i for i in seen if i.alive and not (keep and keep(i))]
             if not alive:
-                return []
+                return seen
             client.terminate_instances(InstanceIds=[i.id for i in alive])
             logger.info("terminating %s", ", ".join(i.id for i in alive))
         except (ClientError, BotoCoreError) as exc:
-            logger.warning("terminating instances: %s (retrying)", describe_error(exc))
+            error = describe_error(exc)
+            logger.warning("terminating instances: %s (retrying)", error)
         if time.monotonic() > deadline:
-            return alive
+            if seen is None:
+                raise BackendError(f"could not list the instances to terminate: {error}")
+            return seen
         time.sleep(0.5)
 
 
@@ -208,7 +218,8 @@ def reap(client: Any, job_id: str | None = None, everything: bool = False,
             return False
 
     leftovers = [i for i in find_instances(client, filters) if i.alive and not within_deadline(i)]
-    left = terminate_where(client, filters, keep=within_deadline)
+    seen = terminate_where(client, filters, keep=within_deadline)
+    left = [i for i in seen if i.alive and not within_deadline(i)]
     if left:
         raise BackendError(f"could not terminate {', '.join(i.id for i in left)}")
     return leftovers
