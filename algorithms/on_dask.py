@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import dask.dataframe as dd  # here, not in read_channel: it loads while the workers start
 import pandas as pd
 from distributed import Client, Lock, futures_of, wait
 
@@ -87,6 +88,26 @@ def connect(address: str, timeout: float) -> Client:
         ) from None
 
 
+def wait_for_workers(client: Client, expected: int, timeout: float) -> None:
+    """Wait until the cluster the backend is still starting has all its workers."""
+    try:
+        client.wait_for_workers(expected, timeout=timeout)
+    except TimeoutError:
+        started = len(client.scheduler_info()["workers"])
+        raise JobError(
+            f"only {started} of {expected} Dask workers started within {timeout:g} s"
+        ) from None
+
+
+def release_arrow_memory() -> None:
+    """Run on each worker after the channels are read: arrow's allocator keeps the memory
+    freed while converting Parquet to pandas (~650 MiB per 2M × 60 rows measured here)
+    unless asked to give it back, and the worker then trains with it still held."""
+    import pyarrow
+
+    pyarrow.default_memory_pool().release_unused()
+
+
 def check_imports(client: Client, module: str) -> None:
     """Bring-your-own code must import on every worker: say which one cannot."""
     found = client.run(eval, f"__import__('importlib.util').util.find_spec({module!r}) is not None")
@@ -121,14 +142,14 @@ def rows_per_worker(client: Client, frame: Any) -> dict[str, int]:
     return dict(sorted(split.items()))
 
 
-def read_channel(url: str, name: str, runner: JobRunner, workers: int) -> Any:
+def read_channel(url: str, name: str, runner: JobRunner, workers: int, threads: int) -> Any:
     """A channel as a Dask DataFrame of the job's columns, with a partition for every worker."""
-    import dask.dataframe as dd
-
     spec = runner.spec
     options = runner.store.storage_options or None
     frame = dd.read_parquet(url, storage_options=options)
-    if frame.npartitions < workers:  # dask may fold row groups together: one per row group
+    if frame.npartitions < threads:
+        # dask folds row groups together: one partition per row group lets every thread
+        # read (2M rows in two row groups, 1 worker × 2 threads: 0.5 s instead of 1-2 s).
         frame = dd.read_parquet(url, storage_options=options, split_row_groups=True)
     missing = [c for c in [*spec.features, spec.label] if c not in frame.columns]
     if missing:
@@ -154,6 +175,8 @@ def train_on_cluster(runner: JobRunner, algorithm: Any, hyperparameters: dict[st
     address = resources["scheduler"]
     client = connect(address, float(resources.get("connect_timeout", 10)))
     try:
+        if expected := resources.get("workers"):
+            wait_for_workers(client, int(expected), float(resources["worker_start_timeout"]))
         if ":" in spec.algorithm:
             check_imports(client, spec.algorithm.partition(":")[0])
         lock = Lock(LOCK_NAME)
@@ -169,11 +192,13 @@ def train_on_cluster(runner: JobRunner, algorithm: Any, hyperparameters: dict[st
             info = cluster_info(client)
             where = f"{info['workers']} workers at {address} (lock after {waited:.1f} s)"
             runner.move(Status.IN_PROGRESS, Secondary.DOWNLOADING, where)
+            threads = sum(info["threads"].values())
             frames = {
-                name: client.persist(read_channel(url, name, runner, info["workers"]))
+                name: client.persist(read_channel(url, name, runner, info["workers"], threads))
                 for name, url in spec.channels.items()
             }
             split = {name: rows_per_worker(client, f) for name, f in frames.items()}
+            client.run(release_arrow_memory)
             runner.log(f"rows per worker: {split}")
             data = TrainingData(train=frames["train"], validation=frames.get("validation"),
                                 label=spec.label, features=spec.features)  # fmt: skip

@@ -26,6 +26,7 @@ from backends.errors import BackendError
 from backends.local import LocalBackend
 
 logger = logging.getLogger(__name__)
+WORKER_PRELOAD = "algorithms.dask_worker_preload"
 
 
 def check_cluster_options(scheduler: str | None, cluster_class: str | None,
@@ -62,6 +63,7 @@ class DaskBackend(LocalBackend):
         collective_timeout: seconds a collective operation may wait before the job fails (a
             frozen worker otherwise hangs xgboost forever).
         connect_timeout: seconds to reach the scheduler.
+        worker_start_timeout: seconds the job waits for the LocalCluster's workers to start.
     """
 
     name: ClassVar[str] = "dask"
@@ -69,22 +71,30 @@ class DaskBackend(LocalBackend):
     def __init__(self, scheduler: str | None = None, workers: int | None = None,
                  threads: int | None = None, cluster_class: str | None = None,
                  cluster_kwargs: dict[str, Any] | None = None, collective_timeout: float = 300,
-                 connect_timeout: float = 10, poll_interval: float = 0.2):  # fmt: skip
+                 connect_timeout: float = 10, worker_start_timeout: float = 60,
+                 poll_interval: float = 0.2):  # fmt: skip
         check_cluster_options(scheduler, cluster_class, workers, threads, cluster_kwargs)
         super().__init__(threads=0, poll_interval=poll_interval)
         self.scheduler, self.cluster_class = scheduler, cluster_class
         self.cluster_kwargs = dict(cluster_kwargs or {})
         self.workers, self.worker_threads = workers or 2, threads or 1
         self.collective_timeout, self.connect_timeout = collective_timeout, connect_timeout
+        self.worker_start_timeout = worker_start_timeout
         self._created: Any = None
         self._stack = contextlib.ExitStack()
 
     def scheduler_address(self) -> str:
-        """The scheduler's address, creating the cluster on first use."""
+        """The scheduler's address, creating the cluster on first use (a LocalCluster's
+        workers may still be starting when this returns; jobs wait for them)."""
         if self.scheduler:
             return self.scheduler
         if self._created is None:
             self._created = self._stack.enter_context(self._create_cluster())
+            if not self.cluster_class:
+                # Start the workers without waiting for them (entering a cluster waits for
+                # those it has): they boot and import the training stack while the job's
+                # runner process starts, and the runner waits for all of them.
+                self._created.scale(self.workers)
         return self._created.scheduler_address
 
     def _create_cluster(self) -> Any:
@@ -96,22 +106,27 @@ class DaskBackend(LocalBackend):
             logger.info("creating %s(%s)", self.cluster_class, self.cluster_kwargs)
             return cls(**self.cluster_kwargs)
         from distributed import LocalCluster
+        from distributed.worker_memory import parse_memory_limit
 
         logger.info("creating a LocalCluster: %d workers × %d threads", self.workers,
                     self.worker_threads)  # fmt: skip
         # Workers are processes of their own: give them our import path, so code importable
         # here (bring-your-own algorithms) is importable there.
         path = os.pathsep.join(p for p in sys.path if p)
-        return LocalCluster(n_workers=self.workers, threads_per_worker=self.worker_threads,
-                            processes=True, host="127.0.0.1", dashboard_address=":0",
-                            env={"PYTHONPATH": path})  # fmt: skip
+        memory = parse_memory_limit("auto", 1, self.workers, logger=logger)  # LocalCluster's
+        return LocalCluster(n_workers=0, threads_per_worker=self.worker_threads, processes=True,
+                            host="127.0.0.1", dashboard_address=":0", memory_limit=memory,
+                            preload=[WORKER_PRELOAD], env={"PYTHONPATH": path})  # fmt: skip
 
     def prepare(self, job: TrainingJob) -> TrainingJob:
         address = self.scheduler_address()
         self._check_reachable(address)
         created = self.cluster_class or f"LocalCluster {self.workers}×{self.worker_threads}"
         cluster = "existing scheduler" if self.scheduler else created
-        resources = {
+        starting = {"workers": self.workers, "worker_start_timeout": self.worker_start_timeout}
+        if self.scheduler or self.cluster_class:
+            starting = {}  # started by its owner, or by its class before this returns
+        resources = starting | {
             "scheduler": address, "cluster": cluster,
             "collective_timeout": self.collective_timeout,
             "connect_timeout": self.connect_timeout,

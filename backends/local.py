@@ -106,10 +106,11 @@ class LocalBackend(TrainingBackend):
 def _relay(proc: subprocess.Popen, name: str, tail: collections.deque[str]) -> None:
     """Pass the child's output on to our log, keeping the last lines for a failure reason."""
     assert proc.stdout is not None
-    for line in proc.stdout:
-        line = line.rstrip()
-        tail.append(line)
-        logger.info("[%s] %s", name, line)
+    with proc.stdout:
+        for line in proc.stdout:
+            line = line.rstrip()
+            tail.append(line)
+            logger.info("[%s] %s", name, line)
 
 
 def end_process(proc: subprocess.Popen, grace: float = 5.0) -> None:

@@ -151,6 +151,20 @@ def _predict(store, status, frame: pd.DataFrame) -> np.ndarray:
         frame[FEATURES].to_numpy(np.float32))  # fmt: skip
 
 
+def test_workers_that_never_start_are_a_clear_error_within_the_timeout():
+    from distributed import Client, LocalCluster
+
+    from algorithms.errors import JobError
+    from algorithms.on_dask import wait_for_workers
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:  # fmt: skip
+        started = time.monotonic()
+        with pytest.raises(JobError, match=r"only 0 of 2 Dask workers started within 0.5 s"):
+            wait_for_workers(client, 2, timeout=0.5)
+        assert time.monotonic() - started < 10
+
+
 def test_one_worker_matches_local_and_two_workers_come_close(store, tiny_channels):
     valid = pd.read_parquet(tiny_channels["validation"])
     hp = {"num_round": 30}
@@ -190,6 +204,7 @@ def test_lost_worker_fails_the_job_within_the_timeouts(store, big_channels, how)
 
     with DaskBackend(workers=2, threads=1, collective_timeout=5) as backend:
         with Client(backend.scheduler_address()) as client:
+            client.wait_for_workers(2, timeout=60)  # the backend does not wait for them
             pid = sorted(client.run(os.getpid).values())[0]
         job = make_job(store, big_channels, hyperparameters=LONG, max_runtime_seconds=300)
         thread, result = _run_in_thread(backend, job, store)
