@@ -31,6 +31,7 @@ from algorithms.provenance import skiff_release
 from algorithms.store import Store
 from serving import metrics, v2
 from serving.batching import Batcher
+from serving.deadlines import Deadlines
 from serving.endpoint import EndpointConfig, EndpointStore, Variant
 from serving.errors import (
     BadRequest,
@@ -183,6 +184,7 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
     """The endpoint's app (the body limit defaults to SageMaker's 6 MB payload limit)."""
     options = options or ServerOptions()
     state = EndpointState(store, endpoint, options.max_body)
+    deadlines = Deadlines(options.request_timeout)
     in_flight = 0
 
     async def poll() -> None:
@@ -209,9 +211,10 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
         gc.collect()
         gc.freeze()
         gc.set_threshold(20_000, 50, 100)
-        task = asyncio.create_task(poll())
+        tasks = [asyncio.create_task(poll()), asyncio.create_task(deadlines.watch())]
         yield
-        task.cancel()
+        for task in tasks:
+            task.cancel()
 
     async def ping(request: Request) -> Response:
         if state.table is None:
@@ -251,8 +254,7 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
                 )
             in_flight += 1
             try:
-                async with asyncio.timeout(options.request_timeout):  # no extra task per request
-                    response = await handle(request, routed)
+                response = await deadlines.run(handle(request, routed))  # in this task
             except TimeoutError:
                 raise RequestTimeout(
                     f"no answer within the {options.request_timeout:g} s request timeout"
@@ -411,7 +413,10 @@ def _scores_response(scores: np.ndarray, kind: str, request: Request, variant: s
         headers[CUSTOM_ATTRIBUTES] = request.headers[CUSTOM_ATTRIBUTES]
     accept = request.headers.get("accept", "")
     if "text/csv" in accept or (kind in CSV_TYPES and "json" not in accept):
-        text = "\n".join(f"{s:.6g}" for s in scores) + "\n"
+        if len(scores) == 1:  # the common case, without a generator's cost
+            text = f"{scores[0]:.6g}\n"
+        else:
+            text = "\n".join(f"{s:.6g}" for s in scores) + "\n"
         return Response(text, media_type="text/csv", headers=headers)
     return JSONResponse({"predictions": [float(s) for s in scores]}, headers=headers)
 

@@ -157,7 +157,7 @@ def test_workers_that_never_start_are_a_clear_error_within_the_timeout():
     from algorithms.errors import JobError
     from algorithms.on_dask import wait_for_workers
 
-    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as cluster, \
             Client(cluster) as client:  # fmt: skip
         started = time.monotonic()
         with pytest.raises(JobError, match=r"only 0 of 2 Dask workers started within 0.5 s"):
