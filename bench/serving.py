@@ -1,7 +1,7 @@
 """Serving speed: Skiff's endpoint beside a naive server and a no-model floor, under wrk.
 
     apt-get install wrk                 # Debian's package: a load generator that is not Python
-    python bench/serving.py [--duration 5] [--workers 1]
+    python bench/serving.py [--duration 5] [--workers 1] [--repeat 3]
 
 One run trains a bank-shaped XGBoost model (the demo's hyperparameters, 60 features), then
 loads three servers in turn with wrk at 1, 16 and 64 connections, for a single-record CSV and a
@@ -12,8 +12,10 @@ loads three servers in turn with wrk at 1, 16 and 64 connections, for a single-r
 - ``floor``: the same HTTP stack with no model: what parsing HTTP alone costs.
 
 It prints requests/s, p50 and p99 latency, server CPU per request (all its processes) and rows
-per second, then the ratios the targets are about. wrk runs on the last CPU core and each
-server on the others, so the two do not fight over cores. Not part of CI.
+per second, then the ratios the targets are about. The three servers run side by side and each
+cell is measured for all three in turn, the whole grid ``--repeat`` times; each ratio comes
+from one repetition, and the median is reported with every run's value. wrk runs on the last
+CPU core and the servers on the others, so the two do not fight over cores. Not part of CI.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -137,25 +141,20 @@ def parse_wrk(out: str) -> dict:
     }
 
 
-def measure(name: str, url: str, pid: int, bodies: dict[str, Path], seconds: float) -> list[dict]:
-    rows = []
-    pin(pid)
-    for body, script in bodies.items():
-        wrk(url, script, 4, 1)  # warm up: connections, caches, the batcher
-        for connections in CONNECTIONS:
-            before = cpu_seconds(pid)
-            result = wrk(url, script, connections, seconds)
-            cpu = cpu_seconds(pid) - before
-            per_request = 1000 * cpu / max(result["requests"], 1)
-            batch = BATCH_ROWS if body == "batch" else 1
-            rows.append({"server": name, "body": body, "connections": connections, **result,
-                         "cpu_ms": per_request, "rows_per_s": result["rps"] * batch})  # fmt: skip
-            errors = result["socket_errors"] and f"  socket errors: {result['socket_errors']}"
-            print(f"{name:6} {body:6} c={connections:<3} {result['rps']:9.0f} rps  "
-                  f"p50 {result['p50']:7.2f} ms  p99 {result['p99']:7.2f} ms  "
-                  f"cpu {per_request:6.3f} ms/req  failed {result['failed']}{errors}",
-                  flush=True)  # fmt: skip
-    return rows
+def measure(name: str, url: str, pid: int, body: str, script: Path, connections: int,
+            seconds: float, rep: int) -> dict:  # fmt: skip
+    before = cpu_seconds(pid)
+    result = wrk(url, script, connections, seconds)
+    cpu = cpu_seconds(pid) - before
+    per_request = 1000 * cpu / max(result["requests"], 1)
+    batch = BATCH_ROWS if body == "batch" else 1
+    errors = result["socket_errors"] and f"  socket errors: {result['socket_errors']}"
+    print(f"{rep} {name:6} {body:6} c={connections:<3} {result['rps']:9.0f} rps  "
+          f"p50 {result['p50']:7.2f} ms  p99 {result['p99']:7.2f} ms  "
+          f"cpu {per_request:6.3f} ms/req  failed {result['failed']}{errors}",
+          flush=True)  # fmt: skip
+    return {"server": name, "body": body, "connections": connections, "rep": rep, **result,
+            "cpu_ms": per_request, "rows_per_s": result["rps"] * batch}  # fmt: skip
 
 
 def wait_ready(url: str, proc: subprocess.Popen | None = None) -> None:
@@ -171,28 +170,53 @@ def wait_ready(url: str, proc: subprocess.Popen | None = None) -> None:
     raise SystemExit(f"{url} not ready")
 
 
-def baseline(kind: str, model: str, bodies: dict[str, Path], seconds: float) -> list[dict]:
+@contextlib.contextmanager
+def baseline(kind: str, model: str) -> Iterator[tuple[str, int]]:
+    """A baseline server, running: (url, pid)."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(ROOT / "bench/baseline_servers.py"), kind,
                              "--model", model, "--port", str(port)])  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc)
-        return measure(kind, url, proc.pid, bodies, seconds)
+        yield url, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=20)
 
 
-def pick(rows: list[dict], server: str, body: str, connections: int) -> dict:
-    return next(r for r in rows if (r["server"], r["body"], r["connections"]) ==
-                (server, body, connections))  # fmt: skip
+@contextlib.contextmanager
+def skiff(store: Store, workers: int) -> Iterator[tuple[str, int]]:
+    from serving import local
+
+    deploy(store, "bench", "bench", 1, server=ServerOptions(server_workers=workers,
+                                                            max_concurrency=1024))  # fmt: skip
+    try:
+        server = local.running(store, "bench")
+        assert server is not None
+        yield server.url, server.pid
+    finally:
+        delete(store, "bench")
+
+
+def ratios(rows: list[dict], workers: int) -> dict[str, float]:
+    """One repetition's target figures, from cells measured minutes apart at most."""
+    cell = {(r["server"], r["body"], r["connections"]): r for r in rows}
+    return {
+        "rps16": cell["skiff", "single", 16]["rps"] / cell["naive", "single", 16]["rps"],
+        "p99_64": cell["skiff", "single", 64]["p99"],
+        "cpu64": cell["skiff", "single", 64]["cpu_ms"] / cell["floor", "single", 64]["cpu_ms"],
+        "batch": max(r["rows_per_s"] for k, r in cell.items() if k[:2] == ("skiff", "batch"))
+        / workers,
+        "failed": sum(r["failed"] for k, r in cell.items() if k[0] == "skiff"),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5, help="seconds per measurement")
     parser.add_argument("--workers", type=int, default=1, help="Skiff's worker processes")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions of the whole grid")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk (Debian's package)")
@@ -213,33 +237,38 @@ def main() -> None:
     size = (folder / "batch.csv").stat().st_size / 1e6
     print(f"model: {model} (60 features); batch body {BATCH_ROWS} rows, {size:.1f} MB")
 
-    rows: list[dict] = []
-    deployed = deploy(store, "bench", "bench", 1, server=ServerOptions(
-        server_workers=args.workers, max_concurrency=1024))  # fmt: skip
-    try:
-        from serving import local
+    # All three servers stay up; each cell is measured for the three in turn, and the whole
+    # grid is repeated, so a ratio compares figures taken seconds apart (this machine's speed
+    # drifts by tens of percent over minutes).
+    with contextlib.ExitStack() as stack:
+        servers = {"skiff": stack.enter_context(skiff(store, args.workers)),
+                   "naive": stack.enter_context(baseline("naive", model)),
+                   "floor": stack.enter_context(baseline("floor", model))}  # fmt: skip
+        for url, pid in servers.values():
+            pin(pid)
+            for script in bodies.values():
+                wrk(url, script, 4, 1)  # warm up: connections, caches, the batcher
+        per_rep = []
+        for rep in range(args.repeat):
+            rows = [measure(name, url, pid, body, script, connections, args.duration, rep)
+                    for body, script in bodies.items()
+                    for connections in CONNECTIONS
+                    for name, (url, pid) in servers.items()]  # fmt: skip
+            per_rep.append(ratios(rows, args.workers))
 
-        server = local.running(store, "bench")
-        assert server is not None
-        rows += measure("skiff", server.url, server.pid, bodies, args.duration)
-    finally:
-        delete(store, "bench")
-    del deployed
-    rows += baseline("naive", model, bodies, args.duration)
-    rows += baseline("floor", model, bodies, args.duration)
+    def spread(key: str, fmt: str) -> str:
+        values = sorted(r[key] for r in per_rep)
+        return (
+            f"median {format(statistics.median(values), fmt)} "
+            + f"(runs: {', '.join(format(v, fmt) for v in values)})"
+        )
 
-    skiff16, naive16 = pick(rows, "skiff", "single", 16), pick(rows, "naive", "single", 16)
-    skiff64, floor64 = pick(rows, "skiff", "single", 64), pick(rows, "floor", "single", 64)
-    batch = max(r["rows_per_s"] for r in rows if r["server"] == "skiff" and r["body"] == "batch")
-    print("\ntargets (single-record CSV unless said):")
-    print(f"  rps at 16 connections, skiff / naive: {skiff16['rps'] / naive16['rps']:.2f}x "
-          "(target >= 2)")  # fmt: skip
-    print(f"  p99 at 64 connections, skiff: {skiff64['p99']:.1f} ms (target <= 60)")
-    print(f"  CPU per request at 64, skiff / floor: {skiff64['cpu_ms'] / floor64['cpu_ms']:.2f}x "
-          "(target <= 2)")  # fmt: skip
-    print(f"  batch rows/s per worker, skiff: {batch / args.workers:,.0f} (target >= 100,000)")
-    failed = sum(r["failed"] for r in rows if r["server"] == "skiff")
-    print(f"  failed requests at skiff: {failed}")
+    print("\ntargets (single-record CSV unless said), over the repetitions:")
+    print(f"  rps at 16 connections, skiff / naive: {spread('rps16', '.2f')} (target >= 2)")
+    print(f"  p99 at 64 connections, skiff ms: {spread('p99_64', '.1f')} (target <= 60)")
+    print(f"  CPU per request at 64, skiff / floor: {spread('cpu64', '.2f')} (target <= 2)")
+    print(f"  batch rows/s per worker, skiff: {spread('batch', ',.0f')} (target >= 100,000)")
+    print(f"  failed requests at skiff: {sum(r['failed'] for r in per_rep)}")
     shutil.rmtree(folder, ignore_errors=True)
 
 
