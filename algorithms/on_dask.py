@@ -88,15 +88,18 @@ def connect(address: str, timeout: float) -> Client:
         ) from None
 
 
+def workers_within(client: Client, count: int, timeout: float) -> int:
+    """Wait up to ``timeout`` seconds for ``count`` workers; how many there are then."""
+    with contextlib.suppress(TimeoutError):
+        client.wait_for_workers(count, timeout=timeout)
+    return len(client.scheduler_info()["workers"])
+
+
 def wait_for_workers(client: Client, expected: int, timeout: float) -> None:
     """Wait until the cluster the backend is still starting has all its workers."""
-    try:
-        client.wait_for_workers(expected, timeout=timeout)
-    except TimeoutError:
-        started = len(client.scheduler_info()["workers"])
-        raise JobError(
-            f"only {started} of {expected} Dask workers started within {timeout:g} s"
-        ) from None
+    started = workers_within(client, expected, timeout)
+    if started < expected:
+        raise JobError(f"only {started} of {expected} Dask workers started within {timeout:g} s")
 
 
 def release_arrow_memory() -> None:

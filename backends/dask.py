@@ -123,9 +123,13 @@ class DaskBackend(LocalBackend):
         self._check_reachable(address)
         created = self.cluster_class or f"LocalCluster {self.workers}×{self.worker_threads}"
         cluster = "existing scheduler" if self.scheduler else created
-        starting = {"workers": self.workers, "worker_start_timeout": self.worker_start_timeout}
-        if self.scheduler or self.cluster_class:
-            starting = {}  # started by its owner, or by its class before this returns
+        # A LocalCluster's workers may still be starting: the job waits for them. Any other
+        # cluster was started by its owner, or by its class before it returned.
+        starting = (
+            {}
+            if self.scheduler or self.cluster_class
+            else {"workers": self.workers, "worker_start_timeout": self.worker_start_timeout}
+        )
         resources = starting | {
             "scheduler": address, "cluster": cluster,
             "collective_timeout": self.collective_timeout,

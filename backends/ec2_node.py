@@ -87,10 +87,10 @@ def wait_for_workers(address: str, count: int, timeout: float) -> int:
     """Wait until ``count`` workers have joined; return how many did."""
     from distributed import Client
 
+    from algorithms.on_dask import workers_within
+
     with Client(address, timeout=30, set_as_default=False) as client:
-        with contextlib.suppress(TimeoutError):
-            client.wait_for_workers(count, timeout=timeout)
-        return len(client.scheduler_info()["workers"])
+        return workers_within(client, count, timeout)
 
 
 def shut_cluster_down(address: str) -> None:
