@@ -4,7 +4,7 @@
     python bench/serving.py [--duration 5] [--workers 1] [--repeat 3]
 
 One run trains a bank-shaped XGBoost model (the demo's hyperparameters, 60 features), then
-loads three servers in turn with wrk at 1, 16 and 64 connections, for a single-record CSV and a
+loads three servers with wrk at 1, 16 and 64 connections, for a single-record CSV and a
 10,000-row CSV batch:
 
 - ``skiff``: the endpoint (``--workers`` processes, one XGBoost thread each, micro-batching);
@@ -153,7 +153,7 @@ def measure(name: str, url: str, pid: int, body: str, script: Path, connections:
           f"p50 {result['p50']:7.2f} ms  p99 {result['p99']:7.2f} ms  "
           f"cpu {per_request:6.3f} ms/req  failed {result['failed']}{errors}",
           flush=True)  # fmt: skip
-    return {"server": name, "body": body, "connections": connections, "rep": rep, **result,
+    return {"server": name, "body": body, "connections": connections, **result,
             "cpu_ms": per_request, "rows_per_s": result["rps"] * batch}  # fmt: skip
 
 
