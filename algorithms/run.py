@@ -72,10 +72,14 @@ class JobRunner:
         self.store, self.jobs = store, JobStore(store)
         self.spec: TrainingJob = self.jobs.spec(name)
         if scheduler:
-            resources = self.spec.resources | {"scheduler": scheduler}
-            self.spec = self.spec.model_copy(update={"resources": resources})
+            self.use_scheduler(scheduler)
         self.status: JobStatus = self.jobs.status(name)
         self.log = JobLog(self.jobs, name)
+
+    def use_scheduler(self, address: str) -> None:
+        """Train on the Dask scheduler at ``address``, whatever the spec's resources say."""
+        resources = self.spec.resources | {"scheduler": address}
+        self.spec = self.spec.model_copy(update={"resources": resources})
 
     def move(self, status: Status, secondary: Secondary, message: str = "", **changes: Any) -> None:
         self.status = self.status.moved(status, secondary, message, **changes)
@@ -87,14 +91,19 @@ class JobRunner:
         try:
             self._run()
         except BaseException as exc:  # record every failure, then let the process end
-            reason = str(exc) if isinstance(exc, SkiffError) else f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, KeyboardInterrupt):
-                self.move(Status.STOPPED, Secondary.STOPPED, "interrupted")
-            else:
-                self.move(Status.FAILED, Secondary.FAILED, reason, failure_reason=reason)
+            self.record_end(exc)
             if not isinstance(exc, Exception):
                 raise
         return self.status
+
+    def record_end(self, exc: BaseException, context: str = "") -> None:
+        """Record why the job ended: ``exc`` stopped it (Ctrl-C) or failed it."""
+        if isinstance(exc, KeyboardInterrupt):
+            self.move(Status.STOPPED, Secondary.STOPPED, "interrupted")
+            return
+        reason = str(exc) if isinstance(exc, SkiffError) else f"{type(exc).__name__}: {exc}"
+        reason = context + reason
+        self.move(Status.FAILED, Secondary.FAILED, reason, failure_reason=reason)
 
     def _run(self) -> None:
         spec = self.spec

@@ -30,7 +30,7 @@ import urllib.request
 from pathlib import Path
 
 from algorithms.errors import SkiffError
-from algorithms.jobs import JobStore, Secondary, Status, now
+from algorithms.jobs import JobStatus, JobStore, Secondary, Status, now
 from algorithms.run import JobRunner, split_spec_url
 from algorithms.store import Store
 from backends.local import end_process
@@ -103,15 +103,29 @@ def shut_cluster_down(address: str) -> None:
 
 def run_driver(spec_url: str, instances: int, start_timeout: float, death_timeout: float) -> int:
     root, name = split_spec_url(spec_url)
-    store = Store(root)
-    host = node_host()
+    runner = JobRunner(Store(root), name)
+    try:
+        status = _drive(runner, node_host(), instances, start_timeout, death_timeout)
+    except BaseException as exc:
+        # Failing here, before or around the runner, would otherwise leave the launcher only
+        # "the driver instance is terminated" to report: record what went wrong.
+        if not runner.status.status.terminal:
+            runner.record_end(exc, context="on the driver instance: ")
+        raise
+    return 0 if status.status == Status.COMPLETED else 1
+
+
+def _drive(runner: JobRunner, host: str, instances: int, start_timeout: float,
+           death_timeout: float) -> JobStatus:  # fmt: skip
+    """Start the cluster, wait for every instance's worker, then run the job on it."""
     with tempfile.TemporaryDirectory(prefix="skiff-") as tmp, contextlib.ExitStack() as stack:
         scheduler, address = start_scheduler(host, Path(tmp))
         stack.callback(end_process, scheduler)
         stack.callback(end_process, start_worker(address, host, death_timeout))
         stack.callback(shut_cluster_down, address)  # runs first: workers elsewhere exit now
-        runner = JobRunner(store, name, address)
-        store.write_json(cluster_key(name), {"address": address, "host": host, "at": now()})
+        runner.use_scheduler(address)
+        runner.store.write_json(cluster_key(runner.spec.name),
+                                {"address": address, "host": host, "at": now()})  # fmt: skip
         runner.move(Status.IN_PROGRESS, Secondary.STARTING,
                     f"scheduler at {address}: waiting for {instances} workers")  # fmt: skip
         joined = wait_for_workers(address, instances, start_timeout)
@@ -119,9 +133,8 @@ def run_driver(spec_url: str, instances: int, start_timeout: float, death_timeou
             reason = (f"only {joined} of {instances} instances' workers joined the scheduler "
                       f"within {start_timeout:g} s")  # fmt: skip
             runner.move(Status.FAILED, Secondary.FAILED, reason, failure_reason=reason)
-            return 1
-        status = runner.run()
-    return 0 if status.status == Status.COMPLETED else 1
+            return runner.status
+        return runner.run()
 
 
 def run_worker(spec_url: str, start_timeout: float, death_timeout: float) -> int:

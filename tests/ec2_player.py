@@ -40,6 +40,7 @@ class InstancePlayer:
     client: Any
     folder: Path
     every: float = 0.2
+    host: str = "127.0.0.1"  # the instances' private address, as SKIFF_NODE_HOST
     played: dict[str, Played] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -89,7 +90,7 @@ class InstancePlayer:
         (folder / "user-data.sh").write_text(script)
         env = os.environ | {
             "PYTHONPATH": str(ROOT),  # the AMI has the project's code
-            "SKIFF_NODE_HOST": "127.0.0.1",
+            "SKIFF_NODE_HOST": self.host,
             "SKIFF_SHUTDOWN_COMMAND": f"touch {folder / 'powered-off'}",
         }
         with open(folder / "console.log", "wb") as log:

@@ -111,6 +111,19 @@ def test_a_remote_failure_ends_failed_with_its_reason(ec2, player, s3_store, cha
     assert live(ec2, status.info["job_id"]) == []
 
 
+def test_a_driver_that_cannot_start_its_cluster_fails_the_job_with_why(
+    ec2, player, s3_store, channels
+):
+    player.host = "192.0.2.1"  # TEST-NET: not this machine's, so the scheduler cannot bind
+    with backend() as ec2_backend:
+        status = ec2_backend.run(make_job(s3_store, channels), s3_store)
+    assert status.status == Status.FAILED
+    assert status.failure_reason.startswith(
+        "on the driver instance: the Dask scheduler did not start on 192.0.2.1"
+    ), status.failure_reason
+    assert live(ec2, status.info["job_id"]) == []
+
+
 def test_max_runtime_stops_the_job_and_terminates_its_instances(ec2, player, s3_store, channels):
     job = make_job(s3_store, channels, algorithm="tests.byo_algorithms:Slow",
                    max_runtime_seconds=20)  # fmt: skip
@@ -145,7 +158,8 @@ def test_a_stop_request_stops_the_job(ec2, player, s3_store, channels):
     with (when_training(jobs, job.name, lambda: jobs.request_stop(job.name)),
           backend() as ec2_backend):  # fmt: skip
         status = ec2_backend.run(job, s3_store)
-    assert (status.status, status.failure_reason) == (Status.STOPPED, "stop requested")
+    assert (status.status, status.failure_reason) == (Status.STOPPED, "stop requested"), (
+        player.console("driver"))  # fmt: skip
     assert live(ec2, status.info["job_id"]) == []
 
 
