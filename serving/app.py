@@ -211,7 +211,8 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
         gc.collect()
         gc.freeze()
         gc.set_threshold(20_000, 50, 100)
-        tasks = [asyncio.create_task(poll()), asyncio.create_task(deadlines.watch())]
+        tasks = [asyncio.create_task(poll()), asyncio.create_task(deadlines.watch()),
+                 asyncio.create_task(metrics.flush_forever())]  # fmt: skip
         yield
         for task in tasks:
             task.cancel()
@@ -334,6 +335,7 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
         return JSONResponse(body)
 
     async def prometheus(request: Request) -> Response:
+        metrics.flush()  # this worker's counters are current; the others' at most 0.25 s old
         return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
     app = Starlette(

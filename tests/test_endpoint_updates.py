@@ -64,6 +64,8 @@ def test_two_workers_share_the_socket_and_one_scrape_sums_them(endpoint, models)
     for _ in range(60):
         assert post(url, body).status_code == 200
     assert post(url, "1,2\n").status_code == 400  # wrong feature count: a 4xx, counted
+    # Each worker publishes its tallies a few times a second: wait for the other one's.
+    wait_for(lambda: counters(url)["v1"].invocations == 61, 10, "61 requests in one scrape")
     scrape = httpx.get(f"{url}/metrics").text
     v1 = metrics.parse(scrape)["v1"]
     assert v1.invocations == 61 and v1.buckets[-1][1] == 61  # every worker's requests, summed
