@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import xgboost as xgb
+from xgboost.core import _LIB, _check_call, c_bst_ulong, make_jcargs
 
 from algorithms.base import Log, TrainedModel, TrainingContext, TrainingData
 from algorithms.errors import AlgorithmError, SchemaError
@@ -135,6 +137,11 @@ class XGBoostPredictor:
     def __init__(self, booster: xgb.Booster):
         self.booster = booster
         self.num_features = booster.num_features()
+        # inplace_predict's own arguments to XGBoost's C API, encoded once (see predict).
+        self._config = make_jcargs(
+            type=0, training=False, iteration_begin=0, iteration_end=0, missing=float("nan"),
+            strict_shape=False, cache_id=0,
+        )  # fmt: skip
 
     @classmethod
     def load(cls, path: str | Path) -> XGBoostPredictor:
@@ -152,4 +159,22 @@ class XGBoostPredictor:
             raise SchemaError(
                 f"expected rows of {self.num_features} features, got shape {features.shape}"
             )
-        return self.booster.inplace_predict(features, validate_features=False)
+        if features.dtype != np.float32 or not features.flags.c_contiguous:
+            return self.booster.inplace_predict(features, validate_features=False)
+        return self._predict_dense(features)
+
+    def _predict_dense(self, rows: np.ndarray) -> np.ndarray:
+        """What ``inplace_predict`` does for a C-ordered float32 array, in one C call: for the
+        few rows of a serving micro-batch its Python side (input type dispatch, JSON, two
+        copies) took as long as the prediction itself (measured at 64 connections)."""
+        n, width = rows.shape
+        interface = (f'{{"data": [{rows.ctypes.data}, true], "shape": [{n}, {width}], '
+                     '"strides": null, "typestr": "<f4", "version": 3}')  # fmt: skip
+        shape, dims = ctypes.POINTER(c_bst_ulong)(), c_bst_ulong()
+        scores = ctypes.POINTER(ctypes.c_float)()
+        _check_call(_LIB.XGBoosterPredictFromDense(
+            self.booster.handle, interface.encode(), self._config, None,
+            ctypes.byref(shape), ctypes.byref(dims), ctypes.byref(scores),
+        ))  # fmt: skip
+        # The scores live in the booster's buffer until its next predict: copy them out.
+        return np.ctypeslib.as_array(scores, shape=tuple(shape[: dims.value])).copy()
