@@ -90,8 +90,8 @@ def flush() -> None:
         invocations, latency, errors_4xx, errors_5xx = _series(variant)
         invocations.inc(pending.count)
         # prometheus_client's Histogram takes one observation at a time: add the tallies to
-        # its sum and bucket values (private, but unchanged since 0.4; tests/test_metrics.py
-        # checks the exposition they give).
+        # its sum and bucket values (private attributes; tests/test_metrics.py checks the
+        # exposition they give, so an upgrade that moves them fails there).
         latency._sum.inc(pending.seconds)
         for bucket, count in zip(latency._buckets, pending.buckets, strict=True):
             if count:
