@@ -60,7 +60,8 @@ class InstancePlayer:
         self._stop.set()
         self._thread.join(timeout=10)
         for played in self.played.values():
-            _kill(played)
+            if not played.killed:  # a group already killed and reaped may have a new owner
+                _kill(played)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
