@@ -78,9 +78,13 @@ class DistributedAlgorithm(Algorithm, Protocol):
     """
 
     def train_distributed(
-        self, client: Any, data: TrainingData, hyperparameters: dict[str, Any],
-        context: TrainingContext, collective_timeout: float,
-    ) -> TrainedModel:  # fmt: skip
+        self,
+        client: Any,
+        data: TrainingData,
+        hyperparameters: dict[str, Any],
+        context: TrainingContext,
+        collective_timeout: float,
+    ) -> TrainedModel:
         """Train with ``client`` (a ``distributed.Client``) on ``data``, whose frames are Dask
         DataFrames already on the workers; write the model like ``train``. Pass
         ``collective_timeout`` to every collective operation, so a frozen worker fails the job

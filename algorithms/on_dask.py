@@ -54,9 +54,11 @@ def fail_on_worker_loss(client: Client, silence: float, every: float = 0.5) -> I
         workers = client.scheduler_info()["workers"]
         gone = [f"{w} left the cluster" for w in sorted(before - set(workers))]
         now = time.time()
-        quiet = [f"{w} sent no heartbeat for {now - d['last_seen']:.0f} s"
-                 for w, d in sorted(workers.items())
-                 if w in before and now - d.get("last_seen", now) > silence]  # fmt: skip
+        quiet = [
+            f"{w} sent no heartbeat for {now - d['last_seen']:.0f} s"
+            for w, d in sorted(workers.items())
+            if w in before and now - d.get("last_seen", now) > silence
+        ]
         return gone + quiet
 
     def watch() -> None:
@@ -172,8 +174,9 @@ def _seconds_left(runner: JobRunner) -> float:
     return runner.spec.max_runtime_seconds - elapsed - MARGIN
 
 
-def train_on_cluster(runner: JobRunner, algorithm: Any, hyperparameters: dict[str, Any],
-                     context: TrainingContext) -> TrainedModel:  # fmt: skip
+def train_on_cluster(
+    runner: JobRunner, algorithm: Any, hyperparameters: dict[str, Any], context: TrainingContext
+) -> TrainedModel:
     spec, resources = runner.spec, runner.spec.resources
     address = resources["scheduler"]
     client = connect(address, float(resources.get("connect_timeout", 10)))
@@ -203,8 +206,12 @@ def train_on_cluster(runner: JobRunner, algorithm: Any, hyperparameters: dict[st
             split = {name: rows_per_worker(client, f) for name, f in frames.items()}
             client.run(release_arrow_memory)
             runner.log(f"rows per worker: {split}")
-            data = TrainingData(train=frames["train"], validation=frames.get("validation"),
-                                label=spec.label, features=spec.features)  # fmt: skip
+            data = TrainingData(
+                train=frames["train"],
+                validation=frames.get("validation"),
+                label=spec.label,
+                features=spec.features,
+            )
             runner.move(Status.IN_PROGRESS, Secondary.TRAINING, f"{spec.algorithm} on Dask")
             timeout = float(resources.get("collective_timeout", 300))
             with fail_on_worker_loss(client, silence=timeout):

@@ -121,8 +121,10 @@ class JobRunner:
                 model = train_on_cluster(self, algorithm, hyperparameters, context)
             else:
                 if scheduler:
-                    self.log(f"{spec.algorithm} has no distributed variant: training in the "
-                             "driver process")  # fmt: skip
+                    self.log(
+                        f"{spec.algorithm} has no distributed variant: training in the "
+                        "driver process"
+                    )
                 model = self._train_here(algorithm, hyperparameters, context)
             self.move(Status.IN_PROGRESS, Secondary.UPLOADING, model.model_file)
             model_path = Path(tmp) / model.model_file
@@ -159,8 +161,9 @@ class JobRunner:
             info={"provenance": metadata["provenance"], **model.info},
         )
 
-    def _train_here(self, algorithm: Any, hyperparameters: dict[str, Any],
-                    context: TrainingContext) -> TrainedModel:  # fmt: skip
+    def _train_here(
+        self, algorithm: Any, hyperparameters: dict[str, Any], context: TrainingContext
+    ) -> TrainedModel:
         spec = self.spec
         self.move(Status.IN_PROGRESS, Secondary.DOWNLOADING, ", ".join(spec.channels))
         frames = {name: read_channel(url, self.store) for name, url in spec.channels.items()}

@@ -105,9 +105,13 @@ class XGBoostAlgorithm:
         )
 
     def train_distributed(
-        self, client: Any, data: TrainingData, hyperparameters: dict[str, Any],
-        context: TrainingContext, collective_timeout: float,
-    ) -> TrainedModel:  # fmt: skip
+        self,
+        client: Any,
+        data: TrainingData,
+        hyperparameters: dict[str, Any],
+        context: TrainingContext,
+        collective_timeout: float,
+    ) -> TrainedModel:
         from algorithms.xgboost_dask import train_on_dask  # distributed loads only here
 
         hp = self.validate_hyperparameters(hyperparameters)
@@ -139,9 +143,14 @@ class XGBoostPredictor:
         self.num_features = booster.num_features()
         # inplace_predict's own arguments to XGBoost's C API, encoded once (see predict).
         self._config = make_jcargs(
-            type=0, training=False, iteration_begin=0, iteration_end=0, missing=float("nan"),
-            strict_shape=False, cache_id=0,
-        )  # fmt: skip
+            type=0,
+            training=False,
+            iteration_begin=0,
+            iteration_end=0,
+            missing=float("nan"),
+            strict_shape=False,
+            cache_id=0,
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> XGBoostPredictor:
@@ -168,13 +177,22 @@ class XGBoostPredictor:
         few rows of a serving micro-batch its Python side (input type dispatch, JSON, two
         copies) took as long as the prediction itself (measured at 64 connections)."""
         n, width = rows.shape
-        interface = (f'{{"data": [{rows.ctypes.data}, true], "shape": [{n}, {width}], '
-                     '"strides": null, "typestr": "<f4", "version": 3}')  # fmt: skip
+        interface = (
+            f'{{"data": [{rows.ctypes.data}, true], "shape": [{n}, {width}], '
+            '"strides": null, "typestr": "<f4", "version": 3}'
+        )
         shape, dims = ctypes.POINTER(c_bst_ulong)(), c_bst_ulong()
         scores = ctypes.POINTER(ctypes.c_float)()
-        _check_call(_LIB.XGBoosterPredictFromDense(
-            self.booster.handle, interface.encode(), self._config, None,
-            ctypes.byref(shape), ctypes.byref(dims), ctypes.byref(scores),
-        ))  # fmt: skip
+        _check_call(
+            _LIB.XGBoosterPredictFromDense(
+                self.booster.handle,
+                interface.encode(),
+                self._config,
+                None,
+                ctypes.byref(shape),
+                ctypes.byref(dims),
+                ctypes.byref(scores),
+            )
+        )
         # The scores live in the booster's buffer until its next predict: copy them out.
         return np.ctypeslib.as_array(scores, shape=tuple(shape[: dims.value])).copy()

@@ -20,33 +20,51 @@ def _early_stopping(hp: dict[str, Any]) -> list[xgb.callback.TrainingCallback] |
     follow the last eval metric, the error rate)."""
     if not hp["early_stopping_rounds"]:
         return None
-    return [xgb.callback.EarlyStopping(rounds=hp["early_stopping_rounds"], metric_name="auc",
-                                       data_name="validation", maximize=True)]  # fmt: skip
+    return [
+        xgb.callback.EarlyStopping(
+            rounds=hp["early_stopping_rounds"],
+            metric_name="auc",
+            data_name="validation",
+            maximize=True,
+        )
+    ]
 
 
-def train_on_dask(client: Any, data: TrainingData, hp: dict[str, Any], context: TrainingContext,
-                  collective_timeout: float) -> TrainedModel:  # fmt: skip
+def train_on_dask(
+    client: Any,
+    data: TrainingData,
+    hp: dict[str, Any],
+    context: TrainingContext,
+    collective_timeout: float,
+) -> TrainedModel:
     """Train with ``xgboost.dask`` on ``data`` (Dask DataFrames on the client's workers) and
     save the model in ``context.output_dir``."""
     train = data.train
-    dtrain = dxgb.DaskQuantileDMatrix(client, train[data.features], train[data.label],
-                                      max_bin=hp["max_bin"])  # fmt: skip
+    dtrain = dxgb.DaskQuantileDMatrix(
+        client, train[data.features], train[data.label], max_bin=hp["max_bin"]
+    )
     evals = [(dtrain, "train")]
     if data.validation is not None:
         valid = data.validation
         # ref= reuses the training matrix's quantile cuts: same bins, less memory.
-        dvalid = dxgb.DaskQuantileDMatrix(client, valid[data.features], valid[data.label],
-                                          ref=dtrain, max_bin=hp["max_bin"])  # fmt: skip
+        dvalid = dxgb.DaskQuantileDMatrix(
+            client, valid[data.features], valid[data.label], ref=dtrain, max_bin=hp["max_bin"]
+        )
         evals.append((dvalid, "validation"))
     elif hp["early_stopping_rounds"]:
         raise AlgorithmError("early_stopping_rounds needs a 'validation' channel")
     params = booster_params(hp, nthread=0)
     params.pop("nthread")  # xgboost.dask gives each worker its own thread count
     output = dxgb.train(
-        client, params, dtrain, num_boost_round=hp["num_round"], evals=evals,
+        client,
+        params,
+        dtrain,
+        num_boost_round=hp["num_round"],
+        evals=evals,
         callbacks=_early_stopping(hp),
-        coll_cfg=xgb.collective.Config(timeout=int(collective_timeout)), verbose_eval=False,
-    )  # fmt: skip
+        coll_cfg=xgb.collective.Config(timeout=int(collective_timeout)),
+        verbose_eval=False,
+    )
     booster, history = output["booster"], output["history"]
     if hp["early_stopping_rounds"]:
         # xgboost.dask returns every round it ran; keep those up to the best one.
@@ -55,17 +73,23 @@ def train_on_dask(client: Any, data: TrainingData, hp: dict[str, Any], context: 
     flat = {f"{d}_{m}": list(v) for d, ms in history.items() for m, v in ms.items()}
     ran = len(next(iter(flat.values()), []))
     for epoch in sorted({*range(0, ran, 10), ran - 1} - {-1}):
-        context.log(f"[{epoch}] " + " ".join(f"{k.replace('_', '-', 1)}:{v[epoch]:.5f}"
-                                             for k, v in flat.items()))  # fmt: skip
+        context.log(
+            f"[{epoch}] "
+            + " ".join(f"{k.replace('_', '-', 1)}:{v[epoch]:.5f}" for k, v in flat.items())
+        )
     metrics = {}
     for name in ("train", "validation"):
         if f"{name}_auc" in flat:
             metrics[f"{name}_auc"] = flat[f"{name}_auc"][rounds - 1]
             metrics[f"{name}_error_rate"] = flat[f"{name}_error"][rounds - 1]
     booster.save_model(context.output_dir / MODEL_FILE)
-    context.log(f"trained {rounds} rounds on Dask; "
-                + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))  # fmt: skip
+    context.log(
+        f"trained {rounds} rounds on Dask; " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+    )
     return TrainedModel(
-        model_file=MODEL_FILE, predictor="xgboost", metrics=metrics, history=flat,
+        model_file=MODEL_FILE,
+        predictor="xgboost",
+        metrics=metrics,
+        history=flat,
         info={"rounds": rounds, "xgboost_version": xgb.__version__},
-    )  # fmt: skip
+    )

@@ -29,23 +29,33 @@ logger = logging.getLogger(__name__)
 WORKER_PRELOAD = "algorithms.dask_worker_preload"
 
 
-def check_cluster_options(scheduler: str | None, cluster_class: str | None,
-                          workers: int | None, threads: int | None,
-                          cluster_kwargs: dict[str, Any] | None) -> None:  # fmt: skip
+def check_cluster_options(
+    scheduler: str | None,
+    cluster_class: str | None,
+    workers: int | None,
+    threads: int | None,
+    cluster_kwargs: dict[str, Any] | None,
+) -> None:
     """Reject combinations that name more than one cluster, with the options named.
 
     Raises:
         BackendError: naming the conflicting options.
     """
     if scheduler and cluster_class:
-        raise BackendError("give either scheduler or cluster_class, not both: "
-                           f"scheduler={scheduler!r}, cluster_class={cluster_class!r}")  # fmt: skip
+        raise BackendError(
+            "give either scheduler or cluster_class, not both: "
+            f"scheduler={scheduler!r}, cluster_class={cluster_class!r}"
+        )
     if scheduler and (workers or threads):
-        raise BackendError("workers and threads size a cluster Skiff creates; with "
-                           f"scheduler={scheduler!r} the cluster is already sized")  # fmt: skip
+        raise BackendError(
+            "workers and threads size a cluster Skiff creates; with "
+            f"scheduler={scheduler!r} the cluster is already sized"
+        )
     if cluster_class and (workers or threads):
-        raise BackendError("workers and threads size Skiff's LocalCluster; pass the size of "
-                           f"{cluster_class!r} in cluster_kwargs")  # fmt: skip
+        raise BackendError(
+            "workers and threads size Skiff's LocalCluster; pass the size of "
+            f"{cluster_class!r} in cluster_kwargs"
+        )
     if cluster_kwargs and not cluster_class:
         raise BackendError("cluster_kwargs needs cluster_class")
     if scheduler and "://" not in scheduler:
@@ -68,11 +78,18 @@ class DaskBackend(LocalBackend):
 
     name: ClassVar[str] = "dask"
 
-    def __init__(self, scheduler: str | None = None, workers: int | None = None,
-                 threads: int | None = None, cluster_class: str | None = None,
-                 cluster_kwargs: dict[str, Any] | None = None, collective_timeout: float = 300,
-                 connect_timeout: float = 10, worker_start_timeout: float = 60,
-                 poll_interval: float = 0.2):  # fmt: skip
+    def __init__(
+        self,
+        scheduler: str | None = None,
+        workers: int | None = None,
+        threads: int | None = None,
+        cluster_class: str | None = None,
+        cluster_kwargs: dict[str, Any] | None = None,
+        collective_timeout: float = 300,
+        connect_timeout: float = 10,
+        worker_start_timeout: float = 60,
+        poll_interval: float = 0.2,
+    ):
         check_cluster_options(scheduler, cluster_class, workers, threads, cluster_kwargs)
         super().__init__(threads=0, poll_interval=poll_interval)
         self.scheduler, self.cluster_class = scheduler, cluster_class
@@ -108,15 +125,23 @@ class DaskBackend(LocalBackend):
         from distributed import LocalCluster
         from distributed.worker_memory import parse_memory_limit
 
-        logger.info("creating a LocalCluster: %d workers × %d threads", self.workers,
-                    self.worker_threads)  # fmt: skip
+        logger.info(
+            "creating a LocalCluster: %d workers × %d threads", self.workers, self.worker_threads
+        )
         # Workers are processes of their own: give them our import path, so code importable
         # here (bring-your-own algorithms) is importable there.
         path = os.pathsep.join(p for p in sys.path if p)
         memory = parse_memory_limit("auto", 1, self.workers, logger=logger)  # LocalCluster's
-        return LocalCluster(n_workers=0, threads_per_worker=self.worker_threads, processes=True,
-                            host="127.0.0.1", dashboard_address=":0", memory_limit=memory,
-                            preload=[WORKER_PRELOAD], env={"PYTHONPATH": path})  # fmt: skip
+        return LocalCluster(
+            n_workers=0,
+            threads_per_worker=self.worker_threads,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",
+            memory_limit=memory,
+            preload=[WORKER_PRELOAD],
+            env={"PYTHONPATH": path},
+        )
 
     def prepare(self, job: TrainingJob) -> TrainingJob:
         address = self.scheduler_address()
@@ -130,11 +155,16 @@ class DaskBackend(LocalBackend):
             if self.scheduler or self.cluster_class
             else {"workers": self.workers, "worker_start_timeout": self.worker_start_timeout}
         )
-        resources = starting | {
-            "scheduler": address, "cluster": cluster,
-            "collective_timeout": self.collective_timeout,
-            "connect_timeout": self.connect_timeout,
-        } | job.resources  # fmt: skip
+        resources = (
+            starting
+            | {
+                "scheduler": address,
+                "cluster": cluster,
+                "collective_timeout": self.collective_timeout,
+                "connect_timeout": self.connect_timeout,
+            }
+            | job.resources
+        )
         return job.model_copy(update={"resources": resources})
 
     def _check_reachable(self, address: str) -> None:
@@ -143,8 +173,10 @@ class DaskBackend(LocalBackend):
         try:
             Client(address, timeout=self.connect_timeout, set_as_default=False).close()
         except (OSError, TimeoutError) as exc:
-            raise BackendError(f"cannot reach the Dask scheduler at {address} within "
-                               f"{self.connect_timeout:g} s: {exc}") from None  # fmt: skip
+            raise BackendError(
+                f"cannot reach the Dask scheduler at {address} within "
+                f"{self.connect_timeout:g} s: {exc}"
+            ) from None
 
     def close(self) -> None:
         self._stack.close()  # only what we created: a given scheduler is left alone

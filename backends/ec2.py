@@ -65,8 +65,10 @@ class SignalGuard:
         if threading.current_thread() is threading.main_thread():
             self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         else:
-            logger.warning("not in the main thread: SIGTERM and Ctrl-C are left to the "
-                           "handlers already installed")  # fmt: skip
+            logger.warning(
+                "not in the main thread: SIGTERM and Ctrl-C are left to the "
+                "handlers already installed"
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -114,32 +116,45 @@ class Ec2Backend(TrainingBackend):
 
     name: ClassVar[str] = "ec2"
 
-    def __init__(self, threads: int | None = None, poll_interval: float = 2.0,
-                 teardown_timeout: float = 20.0, collective_timeout: float = 300,
-                 **options: Any):  # fmt: skip
+    def __init__(
+        self,
+        threads: int | None = None,
+        poll_interval: float = 2.0,
+        teardown_timeout: float = 20.0,
+        collective_timeout: float = 300,
+        **options: Any,
+    ):
         if threads is not None:
-            raise BackendError("threads: the ec2 backend uses every core of each instance; "
-                               "choose the instance type instead")  # fmt: skip
+            raise BackendError(
+                "threads: the ec2 backend uses every core of each instance; "
+                "choose the instance type instead"
+            )
         self.settings: Ec2Settings = resolve_settings(**options)
         if not self.settings.ami:
-            raise BackendError(f"the ec2 backend needs an AMI: --ami, SKIFF_EC2_AMI or 'ami' "
-                               f"in {config_file()}")  # fmt: skip
+            raise BackendError(
+                f"the ec2 backend needs an AMI: --ami, SKIFF_EC2_AMI or 'ami' in {config_file()}"
+            )
         self.poll_interval, self.teardown_timeout = poll_interval, teardown_timeout
         self.collective_timeout = collective_timeout
 
     def prepare(self, job: TrainingJob) -> TrainingJob:
-        local = [url for url in [job.output_url, *job.channels.values()]
-                 if not url.startswith("s3://")]  # fmt: skip
+        local = [
+            url for url in [job.output_url, *job.channels.values()] if not url.startswith("s3://")
+        ]
         if local:
-            raise BackendError(f"the ec2 backend needs an s3:// store: instances cannot read "
-                               f"{local[0]}")  # fmt: skip
+            raise BackendError(
+                f"the ec2 backend needs an s3:// store: instances cannot read {local[0]}"
+            )
         s = self.settings
         resources = {
             "job_id": f"{job.name}-{secrets.token_hex(4)}",
-            "instance_type": s.instance_type, "instance_count": s.instance_count,
-            "ami": s.ami, "region": self.region(), "spot": s.spot,
+            "instance_type": s.instance_type,
+            "instance_count": s.instance_count,
+            "ami": s.ami,
+            "region": self.region(),
+            "spot": s.spot,
             "collective_timeout": self.collective_timeout,
-        } | job.resources  # fmt: skip
+        } | job.resources
         return job.model_copy(update={"resources": resources})
 
     def region(self) -> str:
@@ -147,14 +162,16 @@ class Ec2Backend(TrainingBackend):
 
         region = self.settings.region or boto3.session.Session().region_name
         if not region:
-            raise BackendError("no AWS region: give --region, SKIFF_EC2_REGION or "
-                               "AWS_DEFAULT_REGION")  # fmt: skip
+            raise BackendError(
+                "no AWS region: give --region, SKIFF_EC2_REGION or AWS_DEFAULT_REGION"
+            )
         return region
 
     def execute(self, job: TrainingJob, jobs: JobStore) -> JobStatus:
         res = job.resources
-        launch_by = datetime.now(UTC) + timedelta(seconds=job.max_runtime_seconds + GRACE_SECONDS
-                                                  + self.settings.worker_start_timeout)  # fmt: skip
+        launch_by = datetime.now(UTC) + timedelta(
+            seconds=job.max_runtime_seconds + GRACE_SECONDS + self.settings.worker_start_timeout
+        )
         fleet = Fleet(ec2_client(res["region"]), res["job_id"], job.name, self.settings, launch_by)
         with SignalGuard() as guard:
             try:
@@ -169,8 +186,9 @@ class Ec2Backend(TrainingBackend):
             guard.tearing_down = True
             return self._teardown(fleet, jobs, job.name, end)
 
-    def _launch_and_follow(self, job: TrainingJob, jobs: JobStore, fleet: Fleet,
-                           guard: SignalGuard) -> End | None:  # fmt: skip
+    def _launch_and_follow(
+        self, job: TrainingJob, jobs: JobStore, fleet: Fleet, guard: SignalGuard
+    ) -> End | None:
         started = time.monotonic()
         count, spec_url = self.settings.instance_count, jobs.spec_url(job.name)
         with guard.deferred():
@@ -179,18 +197,26 @@ class Ec2Backend(TrainingBackend):
             if count > 1:
                 workers = fleet.launch("worker", count - 1, self.user_data("worker", job, spec_url))
                 launched |= dict.fromkeys(workers, "worker")
-        jobs.store.write_json(JobStore.key(job.name, "cluster", "instances.json"),
-                              {"job_id": fleet.job_id, "instances": launched})  # fmt: skip
+        jobs.store.write_json(
+            JobStore.key(job.name, "cluster", "instances.json"),
+            {"job_id": fleet.job_id, "instances": launched},
+        )
         return self._follow(job, jobs, fleet, started)
 
     def user_data(self, role: Role, job: TrainingJob, spec_url: str) -> str:
         """The boot script of the job's ``role`` instances (after ``prepare``)."""
         s = self.settings
-        return user_data(role, job_id=job.resources["job_id"], spec_url=spec_url,
-                         region=job.resources["region"], python=s.remote_python,
-                         max_runtime=job.max_runtime_seconds, instance_count=s.instance_count,
-                         worker_start_timeout=s.worker_start_timeout,
-                         worker_death_timeout=s.worker_death_timeout)  # fmt: skip
+        return user_data(
+            role,
+            job_id=job.resources["job_id"],
+            spec_url=spec_url,
+            region=job.resources["region"],
+            python=s.remote_python,
+            max_runtime=job.max_runtime_seconds,
+            instance_count=s.instance_count,
+            worker_start_timeout=s.worker_start_timeout,
+            worker_death_timeout=s.worker_death_timeout,
+        )
 
     def _follow(self, job: TrainingJob, jobs: JobStore, fleet: Fleet, started: float) -> End | None:
         """Wait for the driver's terminal status; say why the job must end otherwise."""
@@ -233,14 +259,22 @@ class Ec2Backend(TrainingBackend):
             seen, left = [], [f"unknown ({exc})"]
         terminated = {i.id: i.role for i in seen if not i.alive}
         if left:
-            logger.error("instances of job %s may still be alive after %g s: %s; run `skiff ec2 "
-                         "reap --job-id %s`", name, self.teardown_timeout, ", ".join(left),
-                         fleet.job_id)  # fmt: skip
+            logger.error(
+                "instances of job %s may still be alive after %g s: %s; run `skiff ec2 "
+                "reap --job-id %s`",
+                name,
+                self.teardown_timeout,
+                ", ".join(left),
+                fleet.job_id,
+            )
         status = jobs.status(name)
         if end is not None and not status.status.terminal:
             status = status.moved(*end, failure_reason=end[2])
-        info = status.info | {"instances": terminated, "job_id": fleet.job_id,
-                              "instances_left_alive": left}  # fmt: skip
+        info = status.info | {
+            "instances": terminated,
+            "job_id": fleet.job_id,
+            "instances_left_alive": left,
+        }
         status = status.model_copy(update={"info": info})
         jobs.write_status(status)
         return status

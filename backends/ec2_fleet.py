@@ -42,8 +42,9 @@ def job_filter(job_id: str) -> list[dict[str, Any]]:
 def ec2_client(region: str | None = None) -> Any:
     """An EC2 client from the standard AWS configuration (``AWS_ENDPOINT_URL`` included), with
     short timeouts: teardown must finish well inside a cancelled flow run's 30 s."""
-    config = Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 4,
-                                                                 "mode": "standard"})  # fmt: skip
+    config = Config(
+        connect_timeout=5, read_timeout=15, retries={"max_attempts": 4, "mode": "standard"}
+    )
     return boto3.client("ec2", region_name=region, config=config)
 
 
@@ -81,12 +82,15 @@ def _instances(reservations: list[dict[str, Any]]) -> list[Instance]:
     for reservation in reservations:
         for item in reservation["Instances"]:
             tags = {t["Key"]: t["Value"] for t in item.get("Tags", [])}
-            found.append(Instance(
-                id=item["InstanceId"], role=tags.get(ROLE_TAG, "?"),
-                state=item["State"]["Name"],
-                reason=item.get("StateReason", {}).get("Message", ""),
-                deadline=tags.get(DEADLINE_TAG, ""),
-            ))  # fmt: skip
+            found.append(
+                Instance(
+                    id=item["InstanceId"],
+                    role=tags.get(ROLE_TAG, "?"),
+                    state=item["State"]["Name"],
+                    reason=item.get("StateReason", {}).get("Message", ""),
+                    deadline=tags.get(DEADLINE_TAG, ""),
+                )
+            )
     return found
 
 
@@ -99,8 +103,9 @@ def find_instances(client: Any, filters: list[dict[str, Any]]) -> list[Instance]
 class Fleet:
     """The instances of one job launch, known by their ``skiff:job-id`` tag."""
 
-    def __init__(self, client: Any, job_id: str, job_name: str, settings: Ec2Settings,
-                 deadline: datetime):  # fmt: skip
+    def __init__(
+        self, client: Any, job_id: str, job_name: str, settings: Ec2Settings, deadline: datetime
+    ):
         self.client, self.job_id, self.job_name = client, job_id, job_name
         self.settings, self.deadline = settings, deadline
 
@@ -168,8 +173,9 @@ class Fleet:
         return terminate_where(self.client, job_filter(self.job_id), timeout)
 
 
-def terminate_where(client: Any, filters: list[dict[str, Any]], timeout: float = 20,
-                    keep: Any = None) -> list[Instance]:  # fmt: skip
+def terminate_where(
+    client: Any, filters: list[dict[str, Any]], timeout: float = 20, keep: Any = None
+) -> list[Instance]:
     """Terminate the live instances matching ``filters`` (except those ``keep`` returns true
     for), until none is left or ``timeout`` passes. Returns the instances as last described:
     any still alive in it were left alive.
@@ -198,8 +204,9 @@ def terminate_where(client: Any, filters: list[dict[str, Any]], timeout: float =
         time.sleep(0.5)
 
 
-def reap(client: Any, job_id: str | None = None, everything: bool = False,
-         now: datetime | None = None) -> list[Instance]:  # fmt: skip
+def reap(
+    client: Any, job_id: str | None = None, everything: bool = False, now: datetime | None = None
+) -> list[Instance]:
     """Terminate Skiff's leftover instances: those of ``job_id``; else every Skiff instance
     (``everything``); else those past their ``skiff:deadline``. Returns what it terminated.
 

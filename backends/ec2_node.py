@@ -49,9 +49,10 @@ def node_host() -> str:
     if host := os.environ.get("SKIFF_NODE_HOST"):
         return host
     token_request = urllib.request.Request(
-        f"{METADATA}/api/token", method="PUT",
+        f"{METADATA}/api/token",
+        method="PUT",
         headers={"X-aws-ec2-metadata-token-ttl-seconds": "300"},
-    )  # fmt: skip
+    )
     with urllib.request.urlopen(token_request, timeout=5) as response:
         token = response.read().decode()
     address_request = urllib.request.Request(
@@ -115,8 +116,9 @@ def run_driver(spec_url: str, instances: int, start_timeout: float, death_timeou
     return 0 if status.status == Status.COMPLETED else 1
 
 
-def _drive(runner: JobRunner, host: str, instances: int, start_timeout: float,
-           death_timeout: float) -> JobStatus:  # fmt: skip
+def _drive(
+    runner: JobRunner, host: str, instances: int, start_timeout: float, death_timeout: float
+) -> JobStatus:
     """Start the cluster, wait for every instance's worker, then run the job on it."""
     with tempfile.TemporaryDirectory(prefix="skiff-") as tmp, contextlib.ExitStack() as stack:
         scheduler, address = start_scheduler(host, Path(tmp))
@@ -124,14 +126,20 @@ def _drive(runner: JobRunner, host: str, instances: int, start_timeout: float,
         stack.callback(end_process, start_worker(address, host, death_timeout))
         stack.callback(shut_cluster_down, address)  # runs first: workers elsewhere exit now
         runner.use_scheduler(address)
-        runner.store.write_json(cluster_key(runner.spec.name),
-                                {"address": address, "host": host, "at": now()})  # fmt: skip
-        runner.move(Status.IN_PROGRESS, Secondary.STARTING,
-                    f"scheduler at {address}: waiting for {instances} workers")  # fmt: skip
+        runner.store.write_json(
+            cluster_key(runner.spec.name), {"address": address, "host": host, "at": now()}
+        )
+        runner.move(
+            Status.IN_PROGRESS,
+            Secondary.STARTING,
+            f"scheduler at {address}: waiting for {instances} workers",
+        )
         joined = wait_for_workers(address, instances, start_timeout)
         if joined < instances:
-            reason = (f"only {joined} of {instances} instances' workers joined the scheduler "
-                      f"within {start_timeout:g} s")  # fmt: skip
+            reason = (
+                f"only {joined} of {instances} instances' workers joined the scheduler "
+                f"within {start_timeout:g} s"
+            )
             runner.move(Status.FAILED, Secondary.FAILED, reason, failure_reason=reason)
             return runner.status
         return runner.run()

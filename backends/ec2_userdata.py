@@ -45,8 +45,14 @@ def user_data(
     worker_death_timeout: float,
 ) -> str:
     """The script an instance of ``role`` runs at boot."""
-    arguments = [role, spec_url, "--start-timeout", f"{worker_start_timeout:g}",
-                 "--death-timeout", f"{worker_death_timeout:g}"]  # fmt: skip
+    arguments = [
+        role,
+        spec_url,
+        "--start-timeout",
+        f"{worker_start_timeout:g}",
+        "--death-timeout",
+        f"{worker_death_timeout:g}",
+    ]
     if role == "driver":
         arguments += ["--instances", str(instance_count)]
     return TEMPLATE.format(

@@ -40,9 +40,14 @@ def plain(source: str, store_url: str, endpoint: str = "bench") -> dict:
     table, schema = bank.clean(csv, bank.CleanOptions())
     options = {"split": "random", "split_seed": 1729}
     dataset = datasets.publish(
-        store, datasets.dataset_id(archive.sha256, options), datasets.split(table), schema,
-        source=source, archive_sha256=archive.sha256, options=options,
-    )  # fmt: skip
+        store,
+        datasets.dataset_id(archive.sha256, options),
+        datasets.split(table),
+        schema,
+        source=source,
+        archive_sha256=archive.sha256,
+        options=options,
+    )
     status = training.train(config, dataset, store)
     version = registration.register(store, "bank-marketing", status.name, 0.0)
     deployed = deployment.deploy(store, endpoint, "bank-marketing", version.version)
@@ -68,12 +73,15 @@ def deploy_timings(source: str, store_url: str) -> dict:
     def first_answer(url: str, variant: str) -> None:
         while True:
             try:
-                answer = httpx.post(f"{url}/invocations", content=row,
-                                    headers={"Content-Type": "text/csv"})  # fmt: skip
+                answer = httpx.post(
+                    f"{url}/invocations", content=row, headers={"Content-Type": "text/csv"}
+                )
             except httpx.HTTPError:
                 continue
-            if answer.status_code == 200 and answer.headers[
-                "x-amzn-invoked-production-variant"] == variant:  # fmt: skip
+            if (
+                answer.status_code == 200
+                and answer.headers["x-amzn-invoked-production-variant"] == variant
+            ):
                 return
 
     started = time.perf_counter()
@@ -111,10 +119,24 @@ def start_prefect_server(home: Path, env: dict) -> tuple[subprocess.Popen, str]:
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/api"
     log = open(home / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
-    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-               "--port", str(port)]  # fmt: skip
-    proc = subprocess.Popen(command, env=env | {"PREFECT_HOME": str(home)}, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "prefect",
+        "server",
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    proc = subprocess.Popen(
+        command,
+        env=env | {"PREFECT_HOME": str(home)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
@@ -141,23 +163,47 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="skiff-bench-"))
     base = os.environ | {"PYTHONPATH": str(ROOT), "SKIFF_RUNTIME": str(tmp / "runtime")}
     base.pop("PREFECT_API_URL", None)
-    flow_cmd = [sys.executable, "-m", "flows.bank_marketing", "--source", args.source,
-                "--delete-endpoint", "--endpoint-name", "bench"]  # fmt: skip
+    flow_cmd = [
+        sys.executable,
+        "-m",
+        "flows.bank_marketing",
+        "--source",
+        args.source,
+        "--delete-endpoint",
+        "--endpoint-name",
+        "bench",
+    ]
     server, api = start_prefect_server(tmp, base)
     times: dict[str, list[float]] = {"server": [], "ephemeral": [], "plain": []}
     extra = {}
     try:
         for i in range(args.repeat):
-            times["server"].append(timed([*flow_cmd, "--store", str(tmp / f"s{i}")],
-                                         base | {"PREFECT_API_URL": api}))  # fmt: skip
+            times["server"].append(
+                timed([*flow_cmd, "--store", str(tmp / f"s{i}")], base | {"PREFECT_API_URL": api})
+            )
             home = tmp / f"ephemeral-home-{i}"
             home.mkdir()
-            times["ephemeral"].append(timed([*flow_cmd, "--store", str(tmp / f"e{i}")],
-                                            base | {"PREFECT_HOME": str(home)}))  # fmt: skip
+            times["ephemeral"].append(
+                timed(
+                    [*flow_cmd, "--store", str(tmp / f"e{i}")], base | {"PREFECT_HOME": str(home)}
+                )
+            )
             started = time.perf_counter()
-            out = subprocess.run([sys.executable, __file__, "--source", args.source,
-                                  "--plain-into", str(tmp / f"p{i}")], env=base, cwd=ROOT,
-                                 capture_output=True, text=True, check=True)  # fmt: skip
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--source",
+                    args.source,
+                    "--plain-into",
+                    str(tmp / f"p{i}"),
+                ],
+                env=base,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             times["plain"].append(time.perf_counter() - started)
             extra = json.loads(out.stdout.strip().splitlines()[-1])
         os.environ["SKIFF_RUNTIME"] = base["SKIFF_RUNTIME"]
@@ -169,9 +215,11 @@ def main() -> None:
     best = {k: min(v) for k, v in times.items()}
     print(f"all eight steps on {Path(args.source).name}, best of {args.repeat}, one process each")
     print(f"{'mode':<40}{'wall s':>8}{'× plain':>9}")
-    for label, key in [("flow, running Prefect server", "server"),
-                       ("flow, ephemeral Prefect server", "ephemeral"),
-                       ("plain script, no orchestration", "plain")]:  # fmt: skip
+    for label, key in [
+        ("flow, running Prefect server", "server"),
+        ("flow, ephemeral Prefect server", "ephemeral"),
+        ("plain script, no orchestration", "plain"),
+    ]:
         print(f"{label:<40}{best[key]:>8.1f}{best[key] / best['plain']:>9.2f}")
     print(
         f"deploy → first successful invocation, new endpoint (server start): "

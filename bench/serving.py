@@ -69,8 +69,13 @@ def train(store: Store, seed: int = 3) -> str:
         part.to_parquet(path, index=False)
         channels[part_name] = str(path)
     features = [c for c in frame.columns if c != "y"]
-    job = TrainingJob(name=name, channels=channels, label="y", features=features,
-                      output_url=store.url(JobStore.output_key(name)))  # fmt: skip
+    job = TrainingJob(
+        name=name,
+        channels=channels,
+        label="y",
+        features=features,
+        output_url=store.url(JobStore.output_key(name)),
+    )
     status = LocalBackend(threads=2).run(job, store)
     assert status.status == "Completed", status.failure_reason
     version = register(store, "bench", name, threshold=0.0)
@@ -118,11 +123,23 @@ def pin(pid: int) -> None:
 
 def wrk(url: str, script: Path, connections: int, seconds: float) -> dict:
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
-         "--timeout", "10s", "-s", str(script), f"{url}/invocations"],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            f"{url}/invocations",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
         preexec_fn=lambda: os.sched_setaffinity(0, WRK_CORES),
-    ).stdout  # fmt: skip
+    ).stdout
     return parse_wrk(out)
 
 
@@ -141,20 +158,36 @@ def parse_wrk(out: str) -> dict:
     }
 
 
-def measure(name: str, url: str, pid: int, body: str, script: Path, connections: int,
-            seconds: float, rep: int) -> dict:  # fmt: skip
+def measure(
+    name: str,
+    url: str,
+    pid: int,
+    body: str,
+    script: Path,
+    connections: int,
+    seconds: float,
+    rep: int,
+) -> dict:
     before = cpu_seconds(pid)
     result = wrk(url, script, connections, seconds)
     cpu = cpu_seconds(pid) - before
     per_request = 1000 * cpu / max(result["requests"], 1)
     batch = BATCH_ROWS if body == "batch" else 1
     errors = result["socket_errors"] and f"  socket errors: {result['socket_errors']}"
-    print(f"{rep} {name:6} {body:6} c={connections:<3} {result['rps']:9.0f} rps  "
-          f"p50 {result['p50']:7.2f} ms  p99 {result['p99']:7.2f} ms  "
-          f"cpu {per_request:6.3f} ms/req  failed {result['failed']}{errors}",
-          flush=True)  # fmt: skip
-    return {"server": name, "body": body, "connections": connections, **result,
-            "cpu_ms": per_request, "rows_per_s": result["rps"] * batch}  # fmt: skip
+    print(
+        f"{rep} {name:6} {body:6} c={connections:<3} {result['rps']:9.0f} rps  "
+        f"p50 {result['p50']:7.2f} ms  p99 {result['p99']:7.2f} ms  "
+        f"cpu {per_request:6.3f} ms/req  failed {result['failed']}{errors}",
+        flush=True,
+    )
+    return {
+        "server": name,
+        "body": body,
+        "connections": connections,
+        **result,
+        "cpu_ms": per_request,
+        "rows_per_s": result["rps"] * batch,
+    }
 
 
 def wait_ready(url: str, proc: subprocess.Popen | None = None) -> None:
@@ -174,8 +207,17 @@ def wait_ready(url: str, proc: subprocess.Popen | None = None) -> None:
 def baseline(kind: str, model: str) -> Iterator[tuple[str, int]]:
     """A baseline server, running: (url, pid)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bench/baseline_servers.py"), kind,
-                             "--model", model, "--port", str(port)])  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "bench/baseline_servers.py"),
+            kind,
+            "--model",
+            model,
+            "--port",
+            str(port),
+        ]
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc)
@@ -189,8 +231,13 @@ def baseline(kind: str, model: str) -> Iterator[tuple[str, int]]:
 def skiff(store: Store, workers: int) -> Iterator[tuple[str, int]]:
     from serving import local
 
-    deploy(store, "bench", "bench", 1, server=ServerOptions(server_workers=workers,
-                                                            max_concurrency=1024))  # fmt: skip
+    deploy(
+        store,
+        "bench",
+        "bench",
+        1,
+        server=ServerOptions(server_workers=workers, max_concurrency=1024),
+    )
     try:
         server = local.running(store, "bench")
         assert server is not None
@@ -241,19 +288,23 @@ def main() -> None:
     # grid is repeated, so a ratio compares figures taken seconds apart (this machine's speed
     # drifts by tens of percent over minutes).
     with contextlib.ExitStack() as stack:
-        servers = {"skiff": stack.enter_context(skiff(store, args.workers)),
-                   "naive": stack.enter_context(baseline("naive", model)),
-                   "floor": stack.enter_context(baseline("floor", model))}  # fmt: skip
+        servers = {
+            "skiff": stack.enter_context(skiff(store, args.workers)),
+            "naive": stack.enter_context(baseline("naive", model)),
+            "floor": stack.enter_context(baseline("floor", model)),
+        }
         for url, pid in servers.values():
             pin(pid)
             for script in bodies.values():
                 wrk(url, script, 4, 1)  # warm up: connections, caches, the batcher
         per_rep = []
         for rep in range(args.repeat):
-            rows = [measure(name, url, pid, body, script, connections, args.duration, rep)
-                    for body, script in bodies.items()
-                    for connections in CONNECTIONS
-                    for name, (url, pid) in servers.items()]  # fmt: skip
+            rows = [
+                measure(name, url, pid, body, script, connections, args.duration, rep)
+                for body, script in bodies.items()
+                for connections in CONNECTIONS
+                for name, (url, pid) in servers.items()
+            ]
             per_rep.append(ratios(rows, args.workers))
 
     def spread(key: str, fmt: str) -> str:

@@ -32,11 +32,19 @@ from serving.updates import Alarms, UpdatePolicy  # noqa: E402
 
 UPDATES = [
     (2, UpdatePolicy(strategy="ALL_AT_ONCE", termination_wait_seconds=1)),
-    (1, UpdatePolicy(strategy="CANARY", canary_size=0.1, wait_seconds=3,
-                     termination_wait_seconds=1)),
-    (2, UpdatePolicy(strategy="LINEAR", linear_step=0.34, wait_seconds=1,
-                     termination_wait_seconds=1)),
-]  # fmt: skip
+    (
+        1,
+        UpdatePolicy(
+            strategy="CANARY", canary_size=0.1, wait_seconds=3, termination_wait_seconds=1
+        ),
+    ),
+    (
+        2,
+        UpdatePolicy(
+            strategy="LINEAR", linear_step=0.34, wait_seconds=1, termination_wait_seconds=1
+        ),
+    ),
+]
 
 
 def first_answer_from(url: str, variant: str, started: float, found: list[float]) -> None:
@@ -69,17 +77,34 @@ def main() -> None:
         for version, policy in UPDATES:
             budget = 4 + policy.wait_seconds * len(policy.shares()) + 2
             load = subprocess.Popen(
-                ["wrk", "-t1", "-c16", f"-d{budget:.0f}s", "--latency", "--timeout", "10s",
-                 "-s", str(script), f"{url}/invocations"],
-                stdout=subprocess.PIPE, text=True,
-            )  # fmt: skip
+                [
+                    "wrk",
+                    "-t1",
+                    "-c16",
+                    f"-d{budget:.0f}s",
+                    "--latency",
+                    "--timeout",
+                    "10s",
+                    "-s",
+                    str(script),
+                    f"{url}/invocations",
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             time.sleep(1.5)  # load is steady before the update starts
             started, found = time.monotonic(), []
-            probe = threading.Thread(target=first_answer_from,
-                                     args=(url, f"v{version}", started, found))  # fmt: skip
+            probe = threading.Thread(
+                target=first_answer_from, args=(url, f"v{version}", started, found)
+            )
             probe.start()
-            deploy(store, "swap", "bench", version, policy=policy.model_copy(
-                update={"alarms": Alarms(max_p99_ms=10_000)}))  # fmt: skip
+            deploy(
+                store,
+                "swap",
+                "bench",
+                version,
+                policy=policy.model_copy(update={"alarms": Alarms(max_p99_ms=10_000)}),
+            )
             took = time.monotonic() - started
             probe.join()
             out, _ = load.communicate()
@@ -87,8 +112,10 @@ def main() -> None:
             failed = result["failed"] + (1 if result["socket_errors"] else 0)
             first = f"{found[0]:.3f}" if found else "never"
             note = f"  ({result['socket_errors']})" if result["socket_errors"] else ""
-            print(f"{policy.strategy:12} {result['requests']:9d} {failed:7d} {took:9.2f} "
-                  f"{first:>18}{note}")  # fmt: skip
+            print(
+                f"{policy.strategy:12} {result['requests']:9d} {failed:7d} {took:9.2f} "
+                f"{first:>18}{note}"
+            )
     finally:
         delete(store, "swap")
 

@@ -74,11 +74,18 @@ def one(config: str, store_url: str, channels: dict[str, str]) -> dict:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     name = f"bench-{backend_name}-{int(time.time() * 1000)}"
-    features = [c for c in __import__("pandas").read_parquet(channels["validation"]).columns
-                if c != "y"]  # fmt: skip
-    job = TrainingJob(name=name, channels=channels, label="y", features=features,
-                      output_url=store.url(f"jobs/{name}/output"),
-                      hyperparameters=HYPERPARAMETERS, max_runtime_seconds=7200)  # fmt: skip
+    features = [
+        c for c in __import__("pandas").read_parquet(channels["validation"]).columns if c != "y"
+    ]
+    job = TrainingJob(
+        name=name,
+        channels=channels,
+        label="y",
+        features=features,
+        output_url=store.url(f"jobs/{name}/output"),
+        hyperparameters=HYPERPARAMETERS,
+        max_runtime_seconds=7200,
+    )
     started = time.perf_counter()
     with get_backend(backend_name, **options) as backend:
         status = backend.run(job, store)
@@ -91,8 +98,13 @@ def one(config: str, store_url: str, channels: dict[str, str]) -> dict:
         sys.exit(f"{config}: {status.status}: {status.failure_reason}")
     at = {t.secondary_status: datetime.fromisoformat(t.at) for t in status.transitions}
     train = (at["Uploading"] - at["Training"]).total_seconds()
-    return {"wall": wall, "train": train, "cpu": cpu, "peak_mib": peak[0] / 1024,
-            "auc": status.metrics["validation_auc"]}  # fmt: skip
+    return {
+        "wall": wall,
+        "train": train,
+        "cpu": cpu,
+        "peak_mib": peak[0] / 1024,
+        "auc": status.metrics["validation_auc"],
+    }
 
 
 def main() -> None:
@@ -117,8 +129,9 @@ def main() -> None:
     (store / "data").mkdir()
     started = time.perf_counter()
     bank_shaped(rows, seed=1).to_parquet(store / "data/train.parquet", index=False)
-    bank_shaped(max(rows // 10, 1000), seed=2).to_parquet(store / "data/validation.parquet",
-                                                         index=False)  # fmt: skip
+    bank_shaped(max(rows // 10, 1000), seed=2).to_parquet(
+        store / "data/validation.parquet", index=False
+    )
     print(
         f"{rows:,} rows × 60 features written in {time.perf_counter() - started:.0f} s; "
         f"{HYPERPARAMETERS}"
@@ -127,8 +140,12 @@ def main() -> None:
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     for _ in range(args.repeat):
         for config in CONFIGS:  # alternating, so drift in the machine hits each alike
-            out = subprocess.run([sys.executable, __file__, "--one", config, "--store", str(store)],
-                                 env=env, capture_output=True, text=True)  # fmt: skip
+            out = subprocess.run(
+                [sys.executable, __file__, "--one", config, "--store", str(store)],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             if out.returncode:
                 sys.exit(out.stderr[-3000:])
             results[config].append(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -149,8 +166,11 @@ def main() -> None:
         ]
         print(f"{config:<28}" + "".join(f"{c:>9}" for c in cells))
     print("wall: the whole job (Dask: cluster start included); train: the job's Training phase")
-    print("GPU: skipped (no CUDA device on this machine)" if not _has_gpu() else
-          "GPU: run device=cuda through the job spec on the device machine")  # fmt: skip
+    print(
+        "GPU: skipped (no CUDA device on this machine)"
+        if not _has_gpu()
+        else "GPU: run device=cuda through the job spec on the device machine"
+    )
 
 
 def _has_gpu() -> bool:

@@ -20,12 +20,19 @@ from pathlib import Path
 from uuid import UUID
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--hide-scrollbars", "--window-size=1600,2400",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--window-size=1600,2400",
     # The UI is a single-page app: let its scripts fetch and render before the shot.
     "--virtual-time-budget=20000",
-]  # fmt: skip
+]
 
 
 def latest_completed_run(api_url: str) -> UUID:
@@ -70,8 +77,10 @@ def shoot(chromium: str, url: str, out: Path) -> None:
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(
             [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={out}", url],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
 
 
 def main() -> int:

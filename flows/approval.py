@@ -35,8 +35,9 @@ def request_deploy(
     }
     where = PREFECT_API_URL.value() or "the ephemeral Prefect server"
     try:
-        run = run_deployment(deployment, parameters=parameters, timeout=0,
-                             tags=["skiff", "approval"])  # fmt: skip
+        run = run_deployment(
+            deployment, parameters=parameters, timeout=0, tags=["skiff", "approval"]
+        )
     except ObjectNotFound:
         raise PipelineError(
             f"no deployment {deployment!r} on {where}: create it with deploy/serve.sh"

@@ -85,8 +85,9 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
         splits = step(steps.split)(store.root, dataset_id, table, config.split, config.split_seed)
         if config.stops_after("split"):
             return summary
-        dataset = step(steps.upload)(store.root, dataset_id, splits, table.feature_schema,
-                                     archive, options)  # fmt: skip
+        dataset = step(steps.upload)(
+            store.root, dataset_id, splits, table.feature_schema, archive, options
+        )
         if config.stops_after("upload"):
             return summary
         return train_and_deploy(config, store, dataset, summary, step)
@@ -130,18 +131,35 @@ def train_and_deploy(
     return summary
 
 
-def deploy_and_evaluate(config: PipelineConfig, store: Store, dataset: datasets.Dataset,
-                        group: str, version: int, summary: dict[str, Any]) -> None:  # fmt: skip
+def deploy_and_evaluate(
+    config: PipelineConfig,
+    store: Store,
+    dataset: datasets.Dataset,
+    group: str,
+    version: int,
+    summary: dict[str, Any],
+) -> None:
     try:
-        deployed = steps.deploy(store.root, config.endpoint_name, group, version, config.host,
-                                config.port, config.update, config.server)  # fmt: skip
-        summary |= {"endpoint_name": deployed["endpoint_name"],
-                    "endpoint_url": deployed["endpoint_url"]}  # fmt: skip
+        deployed = steps.deploy(
+            store.root,
+            config.endpoint_name,
+            group,
+            version,
+            config.host,
+            config.port,
+            config.update,
+            config.server,
+        )
+        summary |= {
+            "endpoint_name": deployed["endpoint_name"],
+            "endpoint_url": deployed["endpoint_url"],
+        }
         if config.stops_after("deploy"):
             return
         run_key = f"runs/{flow_run.get_id() or job_name('run')}"
-        result = steps.evaluate(store.root, dataset, config.endpoint_name, run_key,
-                                config.eval_batch_size)  # fmt: skip
+        result = steps.evaluate(
+            store.root, dataset, config.endpoint_name, run_key, config.eval_batch_size
+        )
         summary["test_metrics"] = {k: result["metrics"][k] for k in TEST_METRICS}
         summary["metrics"] |= summary["test_metrics"]
         summary["evaluation_url"] = result["url"]

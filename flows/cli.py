@@ -56,26 +56,31 @@ def jobs_list(store: Store, args: argparse.Namespace) -> None:
     rows = []
     for name in jobs.names():
         status = jobs.status(name)
-        rows.append({
-            "name": name,
-            "status": status.status,
-            "secondary": status.secondary_status,
-            "started": status.started_at,
-            "validation_auc": f"{status.metrics['validation_auc']:.4f}"
-            if "validation_auc" in status.metrics else "",
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": name,
+                "status": status.status,
+                "secondary": status.secondary_status,
+                "started": status.started_at,
+                "validation_auc": f"{status.metrics['validation_auc']:.4f}"
+                if "validation_auc" in status.metrics
+                else "",
+            }
+        )
     print(_table(rows, ["name", "status", "secondary", "started", "validation_auc"]))
 
 
 def jobs_describe(store: Store, args: argparse.Namespace) -> None:
     jobs = JobStore(store)
     status = jobs.status(args.name)
-    _print_json({
-        "spec": jobs.spec(args.name).model_dump(),
-        **status.model_dump(mode="json"),
-        "started_at": status.started_at,
-        "ended_at": status.ended_at,
-    })  # fmt: skip
+    _print_json(
+        {
+            "spec": jobs.spec(args.name).model_dump(),
+            **status.model_dump(mode="json"),
+            "started_at": status.started_at,
+            "ended_at": status.ended_at,
+        }
+    )
 
 
 def jobs_logs(store: Store, args: argparse.Namespace) -> None:
@@ -131,8 +136,9 @@ def _set_approval(status: Approval) -> Callable[[Store, argparse.Namespace], Non
         if getattr(args, "deploy", False):
             from flows.approval import request_deploy  # imports Prefect: only when asked
 
-            run = request_deploy(store, version.group, version.version, args.endpoint,
-                                 args.deployment)  # fmt: skip
+            run = request_deploy(
+                store, version.group, version.version, args.endpoint, args.deployment
+            )
             print(f"deploying to endpoint {args.endpoint}: flow run {run} of {args.deployment}")
 
     return command
@@ -145,27 +151,41 @@ def endpoints_list(store: Store, args: argparse.Namespace) -> None:
     for name in configs.names():
         config = configs.current(name)
         server = local.running(store, name)
-        rows.append({
-            "name": name,
-            "variants": ", ".join(f"{v.name}={v.model_group}:{v.model_version}@{v.weight:g}"
-                                  for v in config.variants),
-            "config": config.number,
-            "url": server.url if server else "(stopped)",
-        })  # fmt: skip
+        rows.append(
+            {
+                "name": name,
+                "variants": ", ".join(
+                    f"{v.name}={v.model_group}:{v.model_version}@{v.weight:g}"
+                    for v in config.variants
+                ),
+                "config": config.number,
+                "url": server.url if server else "(stopped)",
+            }
+        )
     print(_table(rows, ["name", "variants", "config", "url"]))
 
 
 def endpoints_describe(store: Store, args: argparse.Namespace) -> None:
     configs = EndpointStore(store)
     server = local.running(store, args.name)
-    _print_json({
-        "endpoint": args.name,
-        "config": configs.current(args.name).model_dump(),
-        "history": [{"number": c.number, "created_at": c.created_at, "reason": c.reason}
-                    for c in configs.history(args.name)],
-        "server": {"url": server.url, "pid": server.pid, "started_at": server.started_at,
-                   "log": str(server.log)} if server else None,
-    })  # fmt: skip
+    _print_json(
+        {
+            "endpoint": args.name,
+            "config": configs.current(args.name).model_dump(),
+            "history": [
+                {"number": c.number, "created_at": c.created_at, "reason": c.reason}
+                for c in configs.history(args.name)
+            ],
+            "server": {
+                "url": server.url,
+                "pid": server.pid,
+                "started_at": server.started_at,
+                "log": str(server.log),
+            }
+            if server
+            else None,
+        }
+    )
 
 
 def endpoints_deploy(store: Store, args: argparse.Namespace) -> None:
@@ -173,8 +193,16 @@ def endpoints_deploy(store: Store, args: argparse.Namespace) -> None:
     from flows.deployment import deploy
 
     policy = config_from_arguments(args, UpdatePolicy)
-    done = deploy(store, args.name, args.group, args.version, args.host, args.port,
-                  policy=policy, server=config_from_arguments(args, ServerOptions))  # fmt: skip
+    done = deploy(
+        store,
+        args.name,
+        args.group,
+        args.version,
+        args.host,
+        args.port,
+        policy=policy,
+        server=config_from_arguments(args, ServerOptions),
+    )
     print(
         f"endpoint {args.name}: {args.group} version {args.version} serves all traffic at "
         f"{done.endpoint_url} (config {done.config_number}, {done.seconds_to_live:.1f} s)"
@@ -182,14 +210,16 @@ def endpoints_deploy(store: Store, args: argparse.Namespace) -> None:
 
 
 def endpoints_weights(store: Store, args: argparse.Namespace) -> None:
-    config = updates.set_weights(EndpointStore(store), args.name, dict(args.weights),
-                                 local.running(store, args.name))  # fmt: skip
+    config = updates.set_weights(
+        EndpointStore(store), args.name, dict(args.weights), local.running(store, args.name)
+    )
     print(f"endpoint {args.name}: config {config.number}, {config.reason}")
 
 
 def endpoints_rollback(store: Store, args: argparse.Namespace) -> None:
-    config = updates.rollback(EndpointStore(store), args.name, args.to,
-                              local.running(store, args.name))  # fmt: skip
+    config = updates.rollback(
+        EndpointStore(store), args.name, args.to, local.running(store, args.name)
+    )
     print(f"endpoint {args.name}: config {config.number}, {config.reason}")
 
 
@@ -228,8 +258,10 @@ def endpoints_logs(store: Store, args: argparse.Namespace) -> None:
 def endpoints_invoke(store: Store, args: argparse.Namespace) -> None:
     server = local.running(store, args.name)
     if server is None:
-        raise ServingError(f"endpoint {args.name!r} is not running here; start it with "
-                           f"'skiff endpoints start {args.name}'")  # fmt: skip
+        raise ServingError(
+            f"endpoint {args.name!r} is not running here; start it with "
+            f"'skiff endpoints start {args.name}'"
+        )
     body = sys.stdin.buffer.read() if args.body == "-" else args.body.encode()
     with EndpointClient(server.url, **server.http_options()) as client:
         response = client.invoke(body, args.content_type, args.accept, args.target_variant)
@@ -259,8 +291,10 @@ def ec2_reap(store: Store, args: argparse.Namespace) -> None:
 
     with aws_errors("reaping instances"):
         reaped = reap(_ec2(args), job_id=args.job_id, everything=args.all)
-    print(f"terminated {len(reaped)} instance(s)" + "".join(
-        f"\n  {i.id} ({i.role}, deadline {i.deadline or '?'})" for i in reaped))  # fmt: skip
+    print(
+        f"terminated {len(reaped)} instance(s)"
+        + "".join(f"\n  {i.id} ({i.role}, deadline {i.deadline or '?'})" for i in reaped)
+    )
 
 
 # -- parser ------------------------------------------------------------------------------------
@@ -298,13 +332,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     areas = parser.add_subparsers(dest="area", required=True)
     job = _arg("name", help="job name")
-    _area(areas, "jobs", "training jobs", [
-        ("list", jobs_list, "list jobs", []),
-        ("describe", jobs_describe, "show a job's spec and status", [job]),
-        ("logs", jobs_logs, "print a job's training log",
-         [job, _arg("-f", "--follow", action="store_true", help="follow until it ends")]),
-        ("stop", jobs_stop, "ask a running job to stop", [job]),
-    ])  # fmt: skip
+    _area(
+        areas,
+        "jobs",
+        "training jobs",
+        [
+            ("list", jobs_list, "list jobs", []),
+            ("describe", jobs_describe, "show a job's spec and status", [job]),
+            (
+                "logs",
+                jobs_logs,
+                "print a job's training log",
+                [job, _arg("-f", "--follow", action="store_true", help="follow until it ends")],
+            ),
+            ("stop", jobs_stop, "ask a running job to stop", [job]),
+        ],
+    )
     version = [
         _arg("version", type=int, help="version number"),
         _arg("--group", default=DEFAULT_GROUP, help=f"default: {DEFAULT_GROUP}"),
@@ -313,53 +356,125 @@ def build_parser() -> argparse.ArgumentParser:
         _arg("--reason", default="", help="why, for the record"),
         _arg("--by", default=getpass.getuser(), help="who (default: you)"),
     ]
-    _area(areas, "models", "registered model versions", [
-        ("list", models_list, "list versions",
-         [_arg("--group", help="one model group (default: all)")]),
-        ("describe", models_describe, "show a version", version),
-        ("approve", _set_approval(Approval.APPROVED), "approve a version (and deploy it)",
-         version + decision + [
-             _arg("--deploy", action="store_true",
-                  help="then run the deploy-model Prefect deployment for it"),
-             _arg("--endpoint", default=DEFAULT_GROUP, help="endpoint to deploy to"),
-             _arg("--deployment", default="deploy-model/deploy-model",
-                  help="the Prefect deployment that deploys (default: deploy-model/deploy-model)"),
-         ]),
-        ("reject", _set_approval(Approval.REJECTED), "reject a version", version + decision),
-    ])  # fmt: skip
+    _area(
+        areas,
+        "models",
+        "registered model versions",
+        [
+            (
+                "list",
+                models_list,
+                "list versions",
+                [_arg("--group", help="one model group (default: all)")],
+            ),
+            ("describe", models_describe, "show a version", version),
+            (
+                "approve",
+                _set_approval(Approval.APPROVED),
+                "approve a version (and deploy it)",
+                version
+                + decision
+                + [
+                    _arg(
+                        "--deploy",
+                        action="store_true",
+                        help="then run the deploy-model Prefect deployment for it",
+                    ),
+                    _arg("--endpoint", default=DEFAULT_GROUP, help="endpoint to deploy to"),
+                    _arg(
+                        "--deployment",
+                        default="deploy-model/deploy-model",
+                        help="the Prefect deployment that deploys (default: %(default)s)",
+                    ),
+                ],
+            ),
+            ("reject", _set_approval(Approval.REJECTED), "reject a version", version + decision),
+        ],
+    )
     endpoint = _arg("name", help="endpoint name")
     server_args = [
         _arg("--host", default="127.0.0.1"),
         _arg("--port", type=int, default=0, help="0: a free port"),
         lambda p: add_config_arguments(p, ServerOptions),
     ]
-    _area(areas, "endpoints", "model endpoints", [
-        ("list", endpoints_list, "list endpoints", []),
-        ("describe", endpoints_describe, "config, history and server", [endpoint]),
-        ("start", endpoints_start, "start its server from the stored config",
-         [endpoint, *server_args]),
-        ("deploy", endpoints_deploy, "deploy a version: create, or update by a strategy",
-         [endpoint, *version, *server_args,
-          lambda p: add_config_arguments(p, UpdatePolicy)]),
-        ("weights", endpoints_weights, "change the traffic weights of its variants",
-         [endpoint, _arg("weights", nargs="+", type=_weight, metavar="VARIANT=WEIGHT")]),
-        ("rollback", endpoints_rollback, "serve an earlier config again",
-         [endpoint, _arg("--to", type=int, help="config number (default: the last other one)")]),
-        ("delete", endpoints_delete, "stop its server and retire it", [endpoint]),
-        ("logs", endpoints_logs, "print its server's log", [endpoint]),
-        ("invoke", endpoints_invoke, "send one request", [
-            endpoint, _arg("--body", required=True, help="request body ('-': standard input)"),
-            _arg("--content-type", default="application/json"), _arg("--accept"),
-            _arg("--target-variant")]),
-    ])  # fmt: skip
+    _area(
+        areas,
+        "endpoints",
+        "model endpoints",
+        [
+            ("list", endpoints_list, "list endpoints", []),
+            ("describe", endpoints_describe, "config, history and server", [endpoint]),
+            (
+                "start",
+                endpoints_start,
+                "start its server from the stored config",
+                [endpoint, *server_args],
+            ),
+            (
+                "deploy",
+                endpoints_deploy,
+                "deploy a version: create, or update by a strategy",
+                [endpoint, *version, *server_args, lambda p: add_config_arguments(p, UpdatePolicy)],
+            ),
+            (
+                "weights",
+                endpoints_weights,
+                "change the traffic weights of its variants",
+                [endpoint, _arg("weights", nargs="+", type=_weight, metavar="VARIANT=WEIGHT")],
+            ),
+            (
+                "rollback",
+                endpoints_rollback,
+                "serve an earlier config again",
+                [
+                    endpoint,
+                    _arg("--to", type=int, help="config number (default: the last other one)"),
+                ],
+            ),
+            ("delete", endpoints_delete, "stop its server and retire it", [endpoint]),
+            ("logs", endpoints_logs, "print its server's log", [endpoint]),
+            (
+                "invoke",
+                endpoints_invoke,
+                "send one request",
+                [
+                    endpoint,
+                    _arg("--body", required=True, help="request body ('-': standard input)"),
+                    _arg("--content-type", default="application/json"),
+                    _arg("--accept"),
+                    _arg("--target-variant"),
+                ],
+            ),
+        ],
+    )
     region = _arg("--region", help="AWS region (default: the AWS config's)")
-    _area(areas, "ec2", "training instances on EC2 (the ec2 backend)", [
-        ("list", ec2_list, "list Skiff's live training instances",
-         [region, _arg("--all", action="store_true", help="terminated ones too")]),
-        ("reap", ec2_reap, "terminate leftovers: past their deadline, of one job, or all", [
-            region, _arg("--job-id", help="every instance of this job (its info.job_id)"),
-            _arg("--all", action="store_true", help="every Skiff instance, even running jobs'")]),
-    ])  # fmt: skip
+    _area(
+        areas,
+        "ec2",
+        "training instances on EC2 (the ec2 backend)",
+        [
+            (
+                "list",
+                ec2_list,
+                "list Skiff's live training instances",
+                [region, _arg("--all", action="store_true", help="terminated ones too")],
+            ),
+            (
+                "reap",
+                ec2_reap,
+                "terminate leftovers: past their deadline, of one job, or all",
+                [
+                    region,
+                    _arg("--job-id", help="every instance of this job (its info.job_id)"),
+                    _arg(
+                        "--all",
+                        action="store_true",
+                        help="every Skiff instance, even running jobs'",
+                    ),
+                ],
+            ),
+        ],
+    )
     return parser
 
 

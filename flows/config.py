@@ -87,9 +87,11 @@ class PipelineConfig(BaseModel):
         description="compute backend: 'local', 'dask', 'ec2' or 'package.module:Class'",
     )
     threads: int | None = Field(
-        None, ge=0, le=1024,
+        None,
+        ge=0,
+        le=1024,
         description="training threads (local: 0 = every core; dask: per worker, default 1)",
-    )  # fmt: skip
+    )
     dask: DaskOptions = Field(default_factory=DaskOptions, description="'dask' backend options")
     ec2: Ec2Options = Field(  # type: ignore[valid-type]
         default_factory=Ec2Options,
@@ -134,8 +136,9 @@ class PipelineConfig(BaseModel):
 
             d = self.dask
             try:
-                check_cluster_options(d.scheduler, d.cluster_class, d.workers, self.threads,
-                                      d.cluster_kwargs)  # fmt: skip
+                check_cluster_options(
+                    d.scheduler, d.cluster_class, d.workers, self.threads, d.cluster_kwargs
+                )
             except SkiffError as exc:
                 raise ValueError(str(exc)) from None
         return self

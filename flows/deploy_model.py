@@ -44,8 +44,7 @@ def deploy_model(
         server: a new endpoint server's processes, security and limits
     """
     root = Store(store).root
-    return steps.deploy(root, endpoint_name, model_group, model_version, host, port, update,
-                        server)  # fmt: skip
+    return steps.deploy(root, endpoint_name, model_group, model_version, host, port, update, server)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,9 +30,17 @@ class Deployment:
         return asdict(self)
 
 
-def deploy(store: Store, endpoint: str, group: str, version: int, host: str = "127.0.0.1",
-           port: int = 0, timeout: float = 120.0, policy: UpdatePolicy | None = None,
-           server: ServerOptions | None = None) -> Deployment:  # fmt: skip
+def deploy(
+    store: Store,
+    endpoint: str,
+    group: str,
+    version: int,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    timeout: float = 120.0,
+    policy: UpdatePolicy | None = None,
+    server: ServerOptions | None = None,
+) -> Deployment:
     """Put ``group`` version ``version`` behind ``endpoint``.
 
     A new endpoint gets a config with that version alone and a server. An existing one (its

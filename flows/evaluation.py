@@ -22,8 +22,12 @@ from serving.local import RunningEndpoint
 logger = logging.getLogger(__name__)
 
 
-def predict_over_http(endpoint: RunningEndpoint, rows: np.ndarray, batch_size: int,
-                      progress: Callable[[float], None] | None = None) -> np.ndarray:  # fmt: skip
+def predict_over_http(
+    endpoint: RunningEndpoint,
+    rows: np.ndarray,
+    batch_size: int,
+    progress: Callable[[float], None] | None = None,
+) -> np.ndarray:
     """Scores for every row, sent in batches (``batch_size=1``: record by record, as the demo)."""
     scores, last_report = [], time.monotonic()
     with EndpointClient(endpoint.url, **endpoint.http_options()) as client:
@@ -47,9 +51,11 @@ def curves(labels: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
     tp, fp = tp[last], fp[last]
     positives, negatives = max(y.sum(), 1), max((~y).sum(), 1)
     return {
-        "fpr": np.r_[0, fp / negatives], "tpr": np.r_[0, tp / positives],
-        "recall": tp / positives, "precision": tp / np.maximum(tp + fp, 1),
-    }  # fmt: skip
+        "fpr": np.r_[0, fp / negatives],
+        "tpr": np.r_[0, tp / positives],
+        "recall": tp / positives,
+        "precision": tp / np.maximum(tp + fp, 1),
+    }
 
 
 def plots(labels: np.ndarray, scores: np.ndarray, auc: float) -> dict[str, bytes]:
@@ -62,11 +68,21 @@ def plots(labels: np.ndarray, scores: np.ndarray, auc: float) -> dict[str, bytes
     c = curves(labels, scores)
     out = {}
     for name, (x, y, xlabel, ylabel, title) in {
-        "roc.png": (c["fpr"], c["tpr"], "false positive rate", "true positive rate",
-                    f"ROC (AUC {auc:.3f})"),
-        "precision-recall.png": (c["recall"], c["precision"], "recall", "precision",
-                                 f"Precision-recall (base rate {labels.mean():.3f})"),
-    }.items():  # fmt: skip
+        "roc.png": (
+            c["fpr"],
+            c["tpr"],
+            "false positive rate",
+            "true positive rate",
+            f"ROC (AUC {auc:.3f})",
+        ),
+        "precision-recall.png": (
+            c["recall"],
+            c["precision"],
+            "recall",
+            "precision",
+            f"Precision-recall (base rate {labels.mean():.3f})",
+        ),
+    }.items():
         fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
         ax.plot(x, y, lw=2)
         if name == "roc.png":
@@ -80,9 +96,14 @@ def plots(labels: np.ndarray, scores: np.ndarray, auc: float) -> dict[str, bytes
     return out
 
 
-def evaluate(store: Store, dataset: Dataset, endpoint: str, run_key: str,
-             batch_size: int = 1000,
-             progress: Callable[[float], None] | None = None) -> dict[str, Any]:  # fmt: skip
+def evaluate(
+    store: Store,
+    dataset: Dataset,
+    endpoint: str,
+    run_key: str,
+    batch_size: int = 1000,
+    progress: Callable[[float], None] | None = None,
+) -> dict[str, Any]:
     """Score the test split through the endpoint; write evaluation.json and the plots.
 
     Returns:
@@ -103,12 +124,19 @@ def evaluate(store: Store, dataset: Dataset, endpoint: str, run_key: str,
     scores = predict_over_http(server, rows, batch_size, progress)
     seconds = time.monotonic() - started
     metrics = classification_metrics(labels, scores)
-    urls = {name: store.write_bytes(f"{run_key}/{name}", png)
-            for name, png in plots(labels, scores, metrics["auc"]).items()}  # fmt: skip
+    urls = {
+        name: store.write_bytes(f"{run_key}/{name}", png)
+        for name, png in plots(labels, scores, metrics["auc"]).items()
+    }
     evaluation = {
-        "dataset_id": dataset.dataset_id, "endpoint_url": endpoint_url, "rows": len(rows),
-        "batch_size": batch_size, "seconds": seconds, "cutoff": 0.5, "metrics": metrics,
+        "dataset_id": dataset.dataset_id,
+        "endpoint_url": endpoint_url,
+        "rows": len(rows),
+        "batch_size": batch_size,
+        "seconds": seconds,
+        "cutoff": 0.5,
+        "metrics": metrics,
         "plots": urls,
-    }  # fmt: skip
+    }
     evaluation["url"] = store.write_json(f"{run_key}/evaluation.json", evaluation)
     return evaluation

@@ -44,8 +44,11 @@ def curve_markdown(history: dict[str, list[float]], metric: str = "auc") -> list
     step = max(1, rounds // CURVE_ROWS)
     picks = sorted({*range(0, rounds, step), rounds - 1})
     lines = [f"`{n:<10}` {sparkline(v)}" for n, v in series.items()]
-    lines += ["", "| round | " + " | ".join(f"{n} {metric}" for n in names) + " |",
-              "|---:|" + "---:|" * len(names)]  # fmt: skip
+    lines += [
+        "",
+        "| round | " + " | ".join(f"{n} {metric}" for n in names) + " |",
+        "|---:|" + "---:|" * len(names),
+    ]
     lines += [
         f"| {i + 1} | " + " | ".join(f"{series[n][i]:.4f}" for n in names) + " |" for i in picks
     ]
@@ -65,15 +68,25 @@ def metrics_rows(
     for name in sorted(set(current.metrics) | set(previous.metrics if previous else {})):
         now_value = current.metrics.get(name)
         before = previous.metrics.get(name) if previous else None
-        rows.append({
-            "metric": name,
-            f"v{current.version}": _round(now_value),
-            "previous": _round(before),
-            "change": _round(now_value - before)
-            if now_value is not None and before is not None else None,
-        })  # fmt: skip
-    rows += [{"metric": f"test_{k} (endpoint)", f"v{current.version}": _round(v),
-              "previous": None, "change": None} for k, v in test.items()]  # fmt: skip
+        rows.append(
+            {
+                "metric": name,
+                f"v{current.version}": _round(now_value),
+                "previous": _round(before),
+                "change": _round(now_value - before)
+                if now_value is not None and before is not None
+                else None,
+            }
+        )
+    rows += [
+        {
+            "metric": f"test_{k} (endpoint)",
+            f"v{current.version}": _round(v),
+            "previous": None,
+            "change": None,
+        }
+        for k, v in test.items()
+    ]
     return rows
 
 
@@ -84,23 +97,27 @@ def artifact_key(group: str) -> str:
 
 def evaluation_markdown(result: dict[str, Any]) -> str:
     m = result["metrics"]
-    return "\n".join([
-        f"# Evaluation of {result['endpoint_url']}",
-        f"{result['rows']} test rows in {result['seconds']:.1f} s "
-        f"({result['batch_size']} rows per request).",
-        "",
-        "| AUC | error rate | precision | recall |",
-        "|---|---|---|---|",
-        f"| {m['auc']:.4f} | {m['error_rate']:.4f} | {m['precision']:.4f} | {m['recall']:.4f} |",
-        "",
-        "| | predicted yes | predicted no |",
-        "|---|---|---|",
-        f"| **actual yes** | {m['true_positives']} | {m['false_negatives']} |",
-        f"| **actual no** | {m['false_positives']} | {m['true_negatives']} |",
-        "",
-        f"Plots: {result['plots']['roc.png']}, {result['plots']['precision-recall.png']}",
-        f"Details: {result['url']}",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"# Evaluation of {result['endpoint_url']}",
+            f"{result['rows']} test rows in {result['seconds']:.1f} s "
+            f"({result['batch_size']} rows per request).",
+            "",
+            "| AUC | error rate | precision | recall |",
+            "|---|---|---|---|",
+            "| "
+            + " | ".join(f"{m[k]:.4f}" for k in ("auc", "error_rate", "precision", "recall"))
+            + " |",
+            "",
+            "| | predicted yes | predicted no |",
+            "|---|---|---|",
+            f"| **actual yes** | {m['true_positives']} | {m['false_negatives']} |",
+            f"| **actual no** | {m['false_positives']} | {m['true_negatives']} |",
+            "",
+            f"Plots: {result['plots']['roc.png']}, {result['plots']['precision-recall.png']}",
+            f"Details: {result['url']}",
+        ]
+    )
 
 
 def publish_evaluation(group: str, result: dict[str, Any]) -> None:
@@ -171,8 +188,13 @@ def report_markdown(
     return "\n".join(lines)
 
 
-def publish(summary: dict[str, Any], store: Store, dataset: Dataset, version: ModelVersion,
-            code_version: str) -> None:  # fmt: skip
+def publish(
+    summary: dict[str, Any],
+    store: Store,
+    dataset: Dataset,
+    version: ModelVersion,
+    code_version: str,
+) -> None:
     """Create the run's artifacts: report, metrics table, and links to model and endpoint."""
     registry = ModelRegistry(store)
     previous = previous_version(registry, version)

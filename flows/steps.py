@@ -82,8 +82,15 @@ def upload(
     if published is not None:  # never rewrite a published dataset: reuse it
         return published
     frames = {name: datasets.read_table(url) for name, url in splits.urls.items()}
-    return datasets.publish(s, dataset_id, frames, schema, source=archive.source,
-                            archive_sha256=archive.sha256, options=options)  # fmt: skip
+    return datasets.publish(
+        s,
+        dataset_id,
+        frames,
+        schema,
+        source=archive.source,
+        archive_sha256=archive.sha256,
+        options=options,
+    )
 
 
 @_step(name="train", task_run_name="train {request.algorithm} on {request.backend}")
@@ -97,15 +104,25 @@ def register(store: str, group: str, job: str, threshold: float | None) -> Model
 
 
 @_step(name="deploy", task_run_name="deploy {group} v{version} to {endpoint}")
-def deploy(store: str, endpoint: str, group: str, version: int, host: str, port: int,
-           policy: UpdatePolicy, server: ServerOptions) -> dict:  # fmt: skip
-    return deployment.deploy(Store(store), endpoint, group, version, host, port,
-                             policy=policy, server=server).as_dict()  # fmt: skip
+def deploy(
+    store: str,
+    endpoint: str,
+    group: str,
+    version: int,
+    host: str,
+    port: int,
+    policy: UpdatePolicy,
+    server: ServerOptions,
+) -> dict:
+    return deployment.deploy(
+        Store(store), endpoint, group, version, host, port, policy=policy, server=server
+    ).as_dict()
 
 
 @_step(name="evaluate", task_run_name="evaluate through the endpoint")
-def evaluate(store: str, dataset: datasets.Dataset, endpoint: str, run_key: str,
-             batch_size: int) -> dict[str, Any]:  # fmt: skip
+def evaluate(
+    store: str, dataset: datasets.Dataset, endpoint: str, run_key: str, batch_size: int
+) -> dict[str, Any]:
     progress_id = create_progress_artifact(0.0, description="test rows scored by the endpoint")
 
     def progress(done: float) -> None:

@@ -84,7 +84,10 @@ def train(request: TrainingRequest, dataset: Dataset, store: Store) -> JobStatus
     if status.status != Status.COMPLETED:
         raise TrainingFailed(
             f"training job {status.name} ended {status.status}: {status.failure_reason}",
-            {"job_name": status.name, "job_status": str(status.status),
-             "metrics": dict(status.metrics)},
-        )  # fmt: skip
+            {
+                "job_name": status.name,
+                "job_status": str(status.status),
+                "metrics": dict(status.metrics),
+            },
+        )
     return status

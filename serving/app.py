@@ -136,8 +136,11 @@ class EndpointState:
         READY.set(1)
         live = {(v.model_group, v.model_version) for v in config.variants}
         self._cache = {k: m for k, m in self._cache.items() if k in live}
-        logger.info("serving config %d: %s", config.number,
-                    ", ".join(f"{v.name}={v.weight:g}" for v in config.variants))  # fmt: skip
+        logger.info(
+            "serving config %d: %s",
+            config.number,
+            ", ".join(f"{v.name}={v.weight:g}" for v in config.variants),
+        )
         return True
 
     def _load(self, variant: Variant) -> LoadedModel:
@@ -179,8 +182,9 @@ def _v2_error(exc: Exception) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=_status(exc))
 
 
-def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
-               options: ServerOptions | None = None) -> ASGIApp:  # fmt: skip
+def create_app(
+    store: Store, endpoint: str, poll_interval: float = 0.5, options: ServerOptions | None = None
+) -> ASGIApp:
     """The endpoint's app (the body limit defaults to SageMaker's 6 MB payload limit)."""
     options = options or ServerOptions()
     state = EndpointState(store, endpoint, options.max_body)
@@ -211,8 +215,11 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
         gc.collect()
         gc.freeze()
         gc.set_threshold(20_000, 50, 100)
-        tasks = [asyncio.create_task(poll()), asyncio.create_task(deadlines.watch()),
-                 asyncio.create_task(metrics.flush_forever())]  # fmt: skip
+        tasks = [
+            asyncio.create_task(poll()),
+            asyncio.create_task(deadlines.watch()),
+            asyncio.create_task(metrics.flush_forever()),
+        ]
         yield
         for task in tasks:
             task.cancel()
@@ -225,18 +232,21 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
     async def status(request: Request) -> Response:
         table = state.table
         everyone = _worker_configs()
-        return JSONResponse({
-            "endpoint": endpoint,
-            "pid": os.getpid(),
-            "config_number": table.config.number if table else None,
-            "workers": options.server_workers,
-            "workers_ready": int(everyone.get("skiff_workers_ready", 0)),
-            "all_workers_config_number": everyone.get("skiff_config_number"),
-            "any_worker_failed_config_number": everyone.get("skiff_failed_config_number") or None,
-            "variants": [v.model_dump() for v in table.config.variants] if table else [],
-            "last_error": state.last_error,
-            "failed_config_number": state.failed_number,
-        })  # fmt: skip
+        return JSONResponse(
+            {
+                "endpoint": endpoint,
+                "pid": os.getpid(),
+                "config_number": table.config.number if table else None,
+                "workers": options.server_workers,
+                "workers_ready": int(everyone.get("skiff_workers_ready", 0)),
+                "all_workers_config_number": everyone.get("skiff_config_number"),
+                "any_worker_failed_config_number": everyone.get("skiff_failed_config_number")
+                or None,
+                "variants": [v.model_dump() for v in table.config.variants] if table else [],
+                "last_error": state.last_error,
+                "failed_config_number": state.failed_number,
+            }
+        )
 
     def live_table() -> RoutingTable:
         if state.table is None:
@@ -325,8 +335,11 @@ def create_app(store: Store, endpoint: str, poll_interval: float = 0.5,
         try:
             table = live_table()
             variant, model = v2_pick(table, request)
-            versions = ([variant.model_version] if "version" in request.path_params
-                        else sorted({v.model_version for v in table.config.variants}))  # fmt: skip
+            versions = (
+                [variant.model_version]
+                if "version" in request.path_params
+                else sorted({v.model_version for v in table.config.variants})
+            )
             body = v2.metadata(endpoint, versions, model.n_features)
         except Exception as exc:
             return _v2_error(exc)
@@ -401,9 +414,10 @@ class BearerAuth:
             given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
             if not hmac.compare_digest(given, self.expected):
                 refusal = JSONResponse(
-                    {"error": "missing or wrong bearer token", "status": 401}, status_code=401,
+                    {"error": "missing or wrong bearer token", "status": 401},
+                    status_code=401,
                     headers={"WWW-Authenticate": 'Bearer realm="skiff"'},
-                )  # fmt: skip
+                )
                 await refusal(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -20,11 +20,15 @@ def rows_to_csv(rows: np.ndarray) -> bytes:
 class EndpointClient:
     """Invokes an endpoint over HTTP, keeping one connection open."""
 
-    def __init__(self, url: str, timeout: float = 60.0, headers: dict[str, str] | None = None,
-                 verify: ssl.SSLContext | bool = True):  # fmt: skip
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 60.0,
+        headers: dict[str, str] | None = None,
+        verify: ssl.SSLContext | bool = True,
+    ):
         self.url = url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers,
-                                 verify=verify)  # fmt: skip
+        self.http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers, verify=verify)
 
     def __enter__(self) -> EndpointClient:
         return self
@@ -32,8 +36,13 @@ class EndpointClient:
     def __exit__(self, *exc: object) -> None:
         self.http.close()
 
-    def invoke(self, body: bytes, content_type: str = "text/csv", accept: str | None = None,
-               target_variant: str | None = None) -> httpx.Response:  # fmt: skip
+    def invoke(
+        self,
+        body: bytes,
+        content_type: str = "text/csv",
+        accept: str | None = None,
+        target_variant: str | None = None,
+    ) -> httpx.Response:
         headers = {"Content-Type": content_type}
         if accept:
             headers["Accept"] = accept

@@ -133,8 +133,9 @@ class EndpointStore:
                 current = self.current(name) if self.exists(name) else None
                 new = change(current)
                 last = max((c.number for c in self.history(name)), default=0)
-                new = new.model_copy(update={"endpoint": name, "number": last + 1,
-                                             "created_at": now()})  # fmt: skip
+                new = new.model_copy(
+                    update={"endpoint": name, "number": last + 1, "created_at": now()}
+                )
                 try:
                     self.store.create_json_exclusive(
                         self._key(name, f"configs/{new.number}.json"), new.model_dump(mode="json")

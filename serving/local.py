@@ -71,8 +71,15 @@ def running(store: Store, name: str) -> RunningEndpoint | None:
         return None
     token_file = state.get("auth_token_file")
     token = ServerOptions(auth_token_file=token_file).token() if token_file else None
-    return RunningEndpoint(name, state["url"], state["pid"], folder / "server.log",
-                           state["started_at"], token, state.get("certfile"))  # fmt: skip
+    return RunningEndpoint(
+        name,
+        state["url"],
+        state["pid"],
+        folder / "server.log",
+        state["started_at"],
+        token,
+        state.get("certfile"),
+    )
 
 
 def running_all(store: Store) -> list[RunningEndpoint]:
@@ -82,9 +89,15 @@ def running_all(store: Store) -> list[RunningEndpoint]:
     return [r for r in found if r is not None]
 
 
-def start(store: Store, name: str, host: str = "127.0.0.1", port: int = 0,
-          timeout: float = 60.0, poll_interval: float = 0.5,
-          options: ServerOptions | None = None) -> RunningEndpoint:  # fmt: skip
+def start(
+    store: Store,
+    name: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    timeout: float = 60.0,
+    poll_interval: float = 0.5,
+    options: ServerOptions | None = None,
+) -> RunningEndpoint:
     """Start the server of a stored endpoint (or return the one already running).
 
     Raises:
@@ -101,13 +114,31 @@ def start(store: Store, name: str, host: str = "127.0.0.1", port: int = 0,
     env = os.environ | {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "serving.server", "--store", store.root, "--endpoint", name,
-             "--host", host, "--port", str(port), "--state-file", str(state_path),
-             "--poll-interval", str(poll_interval),
-             "--options", (options or ServerOptions()).model_dump_json()],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            [
+                sys.executable,
+                "-m",
+                "serving.server",
+                "--store",
+                store.root,
+                "--endpoint",
+                name,
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--state-file",
+                str(state_path),
+                "--poll-interval",
+                str(poll_interval),
+                "--options",
+                (options or ServerOptions()).model_dump_json(),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
             start_new_session=True,
-        )  # fmt: skip
+        )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -134,8 +165,9 @@ def _all_ready(status: dict) -> bool:
 
 def _status(endpoint: RunningEndpoint) -> dict:
     try:
-        return httpx.get(f"{endpoint.url}/skiff/status", timeout=5,
-                         **endpoint.http_options()).json()  # fmt: skip
+        return httpx.get(
+            f"{endpoint.url}/skiff/status", timeout=5, **endpoint.http_options()
+        ).json()
     except (httpx.HTTPError, ValueError):
         return {}
 

@@ -36,9 +36,11 @@ LATENCY = Histogram(
     "skiff_model_latency_seconds", "time from request to response", ["variant"], buckets=BUCKETS
 )
 MODEL_LOAD = Gauge(
-    "skiff_model_load_seconds", "time to load and warm up the variant's model", ["variant"],
+    "skiff_model_load_seconds",
+    "time to load and warm up the variant's model",
+    ["variant"],
     multiprocess_mode="max",
-)  # fmt: skip
+)
 
 
 FLUSH_SECONDS = 0.25  # how stale another worker's counters may be in a scrape
@@ -47,8 +49,12 @@ FLUSH_SECONDS = 0.25  # how stale another worker's counters may be in a scrape
 @functools.cache
 def _series(variant: str) -> tuple[Any, Any, Any, Any]:
     """One variant's children, looked up once: ``labels()`` costs as much as the increment."""
-    return (INVOCATIONS.labels(variant), LATENCY.labels(variant), ERRORS_4XX.labels(variant),
-            ERRORS_5XX.labels(variant))  # fmt: skip
+    return (
+        INVOCATIONS.labels(variant),
+        LATENCY.labels(variant),
+        ERRORS_4XX.labels(variant),
+        ERRORS_5XX.labels(variant),
+    )
 
 
 @dataclass

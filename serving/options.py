@@ -14,17 +14,20 @@ class ServerOptions(BaseModel):
 
     server_workers: int = Field(1, ge=1, le=64, description="worker processes of the server")
     auth_token_file: str | None = Field(
-        None, description="file holding a bearer token that requests must carry (/ping and "
+        None,
+        description="file holding a bearer token that requests must carry (/ping and "
         "health stay open)",
-    )  # fmt: skip
+    )
     certfile: str | None = Field(None, description="TLS certificate (PEM): serve HTTPS")
     keyfile: str | None = Field(None, description="TLS private key (PEM) of certfile")
     max_body_mb: float = Field(6, gt=0, le=1024, description="largest request body (413 above)")
     request_timeout: float = Field(60, gt=0, description="seconds before a request gets a 504")
     max_concurrency: int = Field(
-        128, ge=1, le=100_000,
+        128,
+        ge=1,
+        le=100_000,
         description="requests in flight per worker before new ones get a 503 (never a queue)",
-    )  # fmt: skip
+    )
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ServerOptions:

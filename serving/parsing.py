@@ -54,10 +54,12 @@ def _finite(value: float, shown: Any, row: int, column: int) -> float:
 
 def _slow_csv(lines: list[str]) -> np.ndarray:
     return np.array(
-        [[_number(f, r, c) for c, f in enumerate(line.split(","), 1)]
-         for r, line in enumerate(lines, 1)],
+        [
+            [_number(f, r, c) for c, f in enumerate(line.split(","), 1)]
+            for r, line in enumerate(lines, 1)
+        ],
         dtype=np.float32,
-    )  # fmt: skip
+    )
 
 
 def _small_csv(lines: list[str], n_features: int) -> np.ndarray:
@@ -111,9 +113,14 @@ def _large_csv(body: bytes, n_features: int) -> np.ndarray | None:
     wide, the body's comma count is rows × (n_features - 1) only if none has too few."""
     try:
         frame = pd.read_csv(
-            io.BytesIO(body), header=None, names=range(n_features), engine="c",
-            na_values=[""], keep_default_na=False, skip_blank_lines=False,
-        )  # fmt: skip
+            io.BytesIO(body),
+            header=None,
+            names=range(n_features),
+            engine="c",
+            na_values=[""],
+            keep_default_na=False,
+            skip_blank_lines=False,
+        )
     except ValueError:  # a row too wide, not UTF-8
         return None
     # A column the parser could not read as numbers ("abc", "nan", "True") is left as text

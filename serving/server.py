@@ -63,16 +63,29 @@ def main(argv: list[str] | None = None) -> int:
     url = f"{scheme}://{host if ':' not in host else f'[{host}]'}:{port}"
     if args.state_file:
         tmp = args.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pid": os.getpid(), "url": url, "store": args.store,
-                                   "endpoint": args.endpoint, "started_at": now(),
-                                   "auth_token_file": options.auth_token_file,
-                                   "certfile": options.certfile}))  # fmt: skip
+        tmp.write_text(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "url": url,
+                    "store": args.store,
+                    "endpoint": args.endpoint,
+                    "started_at": now(),
+                    "auth_token_file": options.auth_token_file,
+                    "certfile": options.certfile,
+                }
+            )
+        )
         os.replace(tmp, args.state_file)
     # Before anything imports prometheus_client: its multiprocess mode reads this at import.
     metrics_dir = tempfile.mkdtemp(prefix="skiff-metrics-")
-    os.environ |= {"PROMETHEUS_MULTIPROC_DIR": metrics_dir, ENV_STORE: args.store,
-                   ENV_ENDPOINT: args.endpoint, ENV_POLL: str(args.poll_interval),
-                   ENV_OPTIONS: options.model_dump_json()}  # fmt: skip
+    os.environ |= {
+        "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
+        ENV_STORE: args.store,
+        ENV_ENDPOINT: args.endpoint,
+        ENV_POLL: str(args.poll_interval),
+        ENV_OPTIONS: options.model_dump_json(),
+    }
     config = uvicorn.Config(
         "serving.app:app_from_environment",
         factory=True,

@@ -77,17 +77,27 @@ def with_share(blue: EndpointConfig, green: Variant, share: float, reason: str) 
     """Blue's variants scaled to ``1 - share`` of the traffic, green given ``share``."""
     old = [v for v in blue.variants if v.name != green.name]
     total = sum(v.weight for v in old) or 1.0
-    scaled = [v.model_copy(update={"weight": round((1 - share) * v.weight / total, 6)})
-              for v in old]  # fmt: skip
-    return EndpointConfig(endpoint=blue.endpoint, variants=[*scaled, green.model_copy(
-        update={"weight": share})], reason=reason, transitional=True)  # fmt: skip
+    scaled = [
+        v.model_copy(update={"weight": round((1 - share) * v.weight / total, 6)}) for v in old
+    ]
+    return EndpointConfig(
+        endpoint=blue.endpoint,
+        variants=[*scaled, green.model_copy(update={"weight": share})],
+        reason=reason,
+        transitional=True,
+    )
 
 
 class BlueGreen:
     """One update of one endpoint whose server runs on this machine."""
 
-    def __init__(self, configs: EndpointStore, server: local.RunningEndpoint,
-                 policy: UpdatePolicy, sleep: Callable[[float], None] = time.sleep):  # fmt: skip
+    def __init__(
+        self,
+        configs: EndpointStore,
+        server: local.RunningEndpoint,
+        policy: UpdatePolicy,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.configs, self.server, self.policy, self.sleep = configs, server, policy, sleep
         self.name = server.name
 
@@ -131,17 +141,22 @@ class BlueGreen:
             if window.invocations < alarms.min_requests:
                 continue
             if window.error_rate > alarms.max_error_rate:
-                self._rollback(blue, f"alarm: {variant} answered {window.errors_5xx:.0f} of "
-                               f"{window.invocations:.0f} requests with 5xx "
-                               f"(limit {alarms.max_error_rate:.1%})")  # fmt: skip
+                self._rollback(
+                    blue,
+                    f"alarm: {variant} answered {window.errors_5xx:.0f} of "
+                    f"{window.invocations:.0f} requests with 5xx "
+                    f"(limit {alarms.max_error_rate:.1%})",
+                )
             p99_ms = 1000 * window.quantile(0.99)
             if p99_ms > alarms.max_p99_ms:
-                self._rollback(blue, f"alarm: {variant} p99 latency {p99_ms:.0f} ms "
-                               f"(limit {alarms.max_p99_ms:.0f} ms)")  # fmt: skip
+                self._rollback(
+                    blue,
+                    f"alarm: {variant} p99 latency {p99_ms:.0f} ms "
+                    f"(limit {alarms.max_p99_ms:.0f} ms)",
+                )
 
     def _counters(self, variant: str) -> metrics.VariantCounters:
-        response = httpx.get(f"{self.server.url}/metrics", timeout=10,
-                             **self.server.http_options())  # fmt: skip
+        response = httpx.get(f"{self.server.url}/metrics", timeout=10, **self.server.http_options())
         response.raise_for_status()
         return metrics.parse(response.text).get(variant, metrics.VariantCounters())
 
@@ -149,33 +164,41 @@ class BlueGreen:
         restored = blue.model_copy(update={"reason": f"rollback: {why}", "transitional": False})
         back = self.configs.update(self.name, lambda _: restored)
         local.wait_for_config(self.server, back.number)
-        logger.warning("%s: rolled back to the old variants (config %d): %s",
-                       self.name, back.number, why)  # fmt: skip
+        logger.warning(
+            "%s: rolled back to the old variants (config %d): %s", self.name, back.number, why
+        )
         raise UpdateRolledBack(f"endpoint {self.name!r} rolled back: {why}")
 
 
 def set_weights(
-    configs: EndpointStore, name: str, weights: dict[str, float],
+    configs: EndpointStore,
+    name: str,
+    weights: dict[str, float],
     server: local.RunningEndpoint | None = None,
-) -> EndpointConfig:  # fmt: skip
+) -> EndpointConfig:
     """Change the traffic weights of existing variants, without loading anything new."""
     current = configs.current(name)
     names = [v.name for v in current.variants]
     unknown = sorted(set(weights) - set(names))
     if unknown:
-        raise ServingError(f"endpoint {name!r} has no variant {', '.join(unknown)}; "
-                           f"its variants: {', '.join(names)}")  # fmt: skip
-    variants = [v.model_copy(update={"weight": weights.get(v.name, v.weight)})
-                for v in current.variants]  # fmt: skip
+        raise ServingError(
+            f"endpoint {name!r} has no variant {', '.join(unknown)}; "
+            f"its variants: {', '.join(names)}"
+        )
+    variants = [
+        v.model_copy(update={"weight": weights.get(v.name, v.weight)}) for v in current.variants
+    ]
     reason = "weights: " + ", ".join(f"{v.name}={v.weight:g}" for v in variants)
     wanted = EndpointConfig(endpoint=name, variants=variants, reason=reason)  # validates sums
     return _publish(configs, wanted, server)
 
 
 def rollback(
-    configs: EndpointStore, name: str, to: int | None = None,
+    configs: EndpointStore,
+    name: str,
+    to: int | None = None,
     server: local.RunningEndpoint | None = None,
-) -> EndpointConfig:  # fmt: skip
+) -> EndpointConfig:
     """Serve an earlier config again: config ``to``, or else the last settled config (not a
     step of an update) whose traffic differs from the current one's."""
     current = configs.current(name)
@@ -187,8 +210,11 @@ def rollback(
         target = matches[0]
     else:
         live = _traffic(current)
-        earlier = [c for c in history if c.number < current.number and not c.transitional
-                   and _traffic(c) != live]  # fmt: skip
+        earlier = [
+            c
+            for c in history
+            if c.number < current.number and not c.transitional and _traffic(c) != live
+        ]
         if not earlier:
             raise ServingError(f"endpoint {name!r} has no earlier config to roll back to")
         target = earlier[-1]
@@ -201,12 +227,16 @@ def rollback(
 def _traffic(config: EndpointConfig) -> set[tuple[str, str, int, float]]:
     """Which models get traffic, and how much (variants at weight 0 serve nothing)."""
     total = sum(v.weight for v in config.variants)
-    return {(v.name, v.model_group, v.model_version, round(v.weight / total, 6))
-            for v in config.variants if v.weight > 0}  # fmt: skip
+    return {
+        (v.name, v.model_group, v.model_version, round(v.weight / total, 6))
+        for v in config.variants
+        if v.weight > 0
+    }
 
 
-def _publish(configs: EndpointStore, config: EndpointConfig,
-             server: local.RunningEndpoint | None) -> EndpointConfig:  # fmt: skip
+def _publish(
+    configs: EndpointStore, config: EndpointConfig, server: local.RunningEndpoint | None
+) -> EndpointConfig:
     published = configs.update(config.endpoint, lambda _: config)
     if server is not None:
         local.wait_for_config(server, published.number)

@@ -61,8 +61,11 @@ def parse_infer(body: bytes, n_features: int) -> tuple[np.ndarray, str | None]:
     datatype, shape = tensor["datatype"], tensor["shape"]
     if datatype not in NUMERIC:
         raise BadRequest(f"datatype {datatype!r} is not supported; send FP32, FP64 or INT*")
-    if (not isinstance(shape, list) or len(shape) != 2
-            or not all(isinstance(d, int) and d >= 0 for d in shape)):  # fmt: skip
+    if (
+        not isinstance(shape, list)
+        or len(shape) != 2
+        or not all(isinstance(d, int) and d >= 0 for d in shape)
+    ):
         raise BadRequest(f"shape must be [rows, {n_features}], got {shape!r}")
     if shape[1] != n_features:
         raise BadRequest(f"expected {n_features} features per row, got shape {shape}")
@@ -77,8 +80,9 @@ def parse_infer(body: bytes, n_features: int) -> tuple[np.ndarray, str | None]:
     if bad.any():
         i = int(np.argmax(bad))
         row, column = divmod(i, shape[1])
-        raise BadRequest(f"row {row + 1}, column {column + 1}: {flat[i]!r} is not a finite "
-                         "float32 number")  # fmt: skip
+        raise BadRequest(
+            f"row {row + 1}, column {column + 1}: {flat[i]!r} is not a finite float32 number"
+        )
     rows = values.astype(np.float32).reshape(shape)
     request_id = request.get("id")
     return rows, str(request_id) if request_id is not None else None
@@ -100,8 +104,9 @@ def _flatten(data: Any) -> list[Any]:
     return flat
 
 
-def infer_response(endpoint: str, version: int, scores: np.ndarray,
-                   request_id: str | None) -> dict[str, Any]:  # fmt: skip
+def infer_response(
+    endpoint: str, version: int, scores: np.ndarray, request_id: str | None
+) -> dict[str, Any]:
     response: dict[str, Any] = {
         "model_name": endpoint,
         "model_version": str(version),

@@ -125,11 +125,23 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     }
     log = open(home / "server.log", "wb")  # noqa: SIM115 - closed in teardown
     proc = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-         "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,
-    )  # fmt: skip
+    )
 
     def healthy() -> bool:
         if proc.poll() is not None:
@@ -171,8 +183,12 @@ def aws() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     url = f"http://127.0.0.1:{port}"
-    env = {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+    env = {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -193,8 +209,11 @@ def bucket(aws: str, request: pytest.FixtureRequest) -> str:
 
     import boto3
 
-    name = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:50].strip("-") + "-" + (
-        os.urandom(3).hex())  # fmt: skip
+    name = (
+        re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:50].strip("-")
+        + "-"
+        + (os.urandom(3).hex())
+    )
     boto3.client("s3").create_bucket(Bucket=name)
     return f"s3://{name}"
 

@@ -83,8 +83,9 @@ class InstancePlayer:
                 self._power_off(instance.id, played)
 
     def _boot(self, instance_id: str, role: str) -> Played:
-        reply = self.client.describe_instance_attribute(InstanceId=instance_id,
-                                                        Attribute="userData")  # fmt: skip
+        reply = self.client.describe_instance_attribute(
+            InstanceId=instance_id, Attribute="userData"
+        )
         script = base64.b64decode(reply["UserData"]["Value"]).decode()
         folder = self.folder / instance_id
         folder.mkdir(parents=True)
@@ -95,9 +96,14 @@ class InstancePlayer:
             "SKIFF_SHUTDOWN_COMMAND": f"touch {folder / 'powered-off'}",
         }
         with open(folder / "console.log", "wb") as log:
-            proc = subprocess.Popen(["bash", str(folder / "user-data.sh")], cwd=folder, env=env,
-                                    stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)  # fmt: skip
+            proc = subprocess.Popen(
+                ["bash", str(folder / "user-data.sh")],
+                cwd=folder,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return Played(role, proc, folder)
 
     def _power_off(self, instance_id: str, played: Played) -> None:
@@ -113,8 +119,11 @@ class InstancePlayer:
             self.client.stop_instances(InstanceIds=[instance_id])
 
     def console(self, role: str) -> str:
-        return "\n".join((p.folder / "console.log").read_text(errors="replace")
-                         for p in self.played.values() if p.role == role)  # fmt: skip
+        return "\n".join(
+            (p.folder / "console.log").read_text(errors="replace")
+            for p in self.played.values()
+            if p.role == role
+        )
 
     def running_processes(self) -> list[str]:
         return [i for i, p in self.played.items() if p.proc.poll() is None]

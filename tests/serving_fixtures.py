@@ -30,13 +30,26 @@ def bank_channels(
     return urls, schema.model_dump(), schema.features
 
 
-def train_and_register(store: Store, channels, schema, features, name: str, threshold=0.0,
-                       algorithm="xgboost", **hyperparameters) -> ModelVersion:  # fmt: skip
+def train_and_register(
+    store: Store,
+    channels,
+    schema,
+    features,
+    name: str,
+    threshold=0.0,
+    algorithm="xgboost",
+    **hyperparameters,
+) -> ModelVersion:
     job = TrainingJob(
-        name=name, channels=channels, label="y", features=features, algorithm=algorithm,
-        output_url=store.url(JobStore.output_key(name)), feature_schema=schema,
+        name=name,
+        channels=channels,
+        label="y",
+        features=features,
+        algorithm=algorithm,
+        output_url=store.url(JobStore.output_key(name)),
+        feature_schema=schema,
         hyperparameters={"num_round": 20, **hyperparameters},
-    )  # fmt: skip
+    )
     LocalBackend().run(job, store)
     return register(store, "bank-marketing", name, threshold)
 
@@ -49,8 +62,9 @@ def path_of(url: str) -> Path:
     return Path(url)
 
 
-def bank_store(folder: Path, csv: bytes, models: dict[str, dict]) -> tuple[Store, list[str],
-                                                                         pd.DataFrame]:  # fmt: skip
+def bank_store(
+    folder: Path, csv: bytes, models: dict[str, dict]
+) -> tuple[Store, list[str], pd.DataFrame]:
     """A store with one registered version per entry of ``models`` (job name → keyword
     arguments of :func:`train_and_register`), in order; returns it, the features and the
     validation rows."""

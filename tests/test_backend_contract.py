@@ -90,8 +90,11 @@ class BackendContract:
         assert len(digests) == 1
 
     def test_early_stopping_keeps_only_the_best_rounds(self, backend, store, tiny_channels):
-        job = make_job(store, tiny_channels, hyperparameters={
-            "num_round": 300, "eta": 0.5, "early_stopping_rounds": 5})  # fmt: skip
+        job = make_job(
+            store,
+            tiny_channels,
+            hyperparameters={"num_round": 300, "eta": 0.5, "early_stopping_rounds": 5},
+        )
         status = backend.run(job, store)
         assert status.status == Status.COMPLETED, status.failure_reason
         meta = store.read_json(JobStore.output_key(job.name, "model.json"))
@@ -161,9 +164,14 @@ class BackendContract:
         jobs, result = JobStore(store), {}
         runner = threading.Thread(target=lambda: result.update(s=backend.run(job, store)))
         runner.start()
-        wait_for(lambda: job.name in jobs.names()
-                 and jobs.status(job.name).secondary_status == Secondary.TRAINING,
-                 60, "the job to be training")  # fmt: skip
+        wait_for(
+            lambda: (
+                job.name in jobs.names()
+                and jobs.status(job.name).secondary_status == Secondary.TRAINING
+            ),
+            60,
+            "the job to be training",
+        )
         jobs.request_stop(job.name)
         runner.join(timeout=60)
         assert not runner.is_alive()
@@ -199,7 +207,9 @@ class TestLocalBackend(BackendContract):
 def test_backend_registry_names_the_choices():
     assert isinstance(get_backend("local"), LocalBackend)
     assert isinstance(get_backend("backends.local:LocalBackend"), LocalBackend)
-    with pytest.raises(BackendError, match="unknown backend 'slurm'; choose one of dask, ec2, local"):
+    with pytest.raises(
+        BackendError, match="unknown backend 'slurm'; choose one of dask, ec2, local"
+    ):
         get_backend("slurm")
     with pytest.raises(BackendError, match="is not a TrainingBackend subclass"):
         get_backend("tests.byo_algorithms:Failing")

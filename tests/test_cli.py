@@ -55,6 +55,9 @@ def test_models_commands(capsys, store, trained):
     described = json.loads(out)
     assert described["approval_status"] == "Rejected"
     assert [c["status"] for c in described["approval_history"]] == [
-        "PendingManualApproval", "Approved", "Rejected"]  # fmt: skip
+        "PendingManualApproval",
+        "Approved",
+        "Rejected",
+    ]
     code, _, err = run(capsys, store, "models", "approve", "9", "--group", "tiny")
     assert code == 1 and "has no version 9 (versions: 1)" in err

@@ -56,8 +56,19 @@ def scheduler_with_two_workers(tmp_path_factory, aws) -> Iterator[str]:
             "--no-dashboard",
         ]
     ]
-    commands += [[sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads",
-                  "1", "--host", "127.0.0.1", "--no-dashboard"]] * 2  # fmt: skip
+    commands += [
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_worker",
+            address,
+            "--nthreads",
+            "1",
+            "--host",
+            "127.0.0.1",
+            "--no-dashboard",
+        ]
+    ] * 2
     procs = []
     try:
         for i, command in enumerate(commands):
@@ -147,8 +158,11 @@ def test_unreachable_scheduler_is_a_clear_error_within_the_timeout(store, tiny_c
 
 def _predict(store, status, frame: pd.DataFrame) -> np.ndarray:
     meta = store.read_json(JobStore.output_key(status.name, "model.json"))
-    return resolve_predictor("xgboost").load(meta["model_url"]).predict(
-        frame[FEATURES].to_numpy(np.float32))  # fmt: skip
+    return (
+        resolve_predictor("xgboost")
+        .load(meta["model_url"])
+        .predict(frame[FEATURES].to_numpy(np.float32))
+    )
 
 
 def test_workers_that_never_start_are_a_clear_error_within_the_timeout():
@@ -157,8 +171,10 @@ def test_workers_that_never_start_are_a_clear_error_within_the_timeout():
     from algorithms.errors import JobError
     from algorithms.on_dask import wait_for_workers
 
-    with LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as cluster, \
-            Client(cluster) as client:  # fmt: skip
+    with (
+        LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+    ):
         started = time.monotonic()
         with pytest.raises(JobError, match=r"only 0 of 2 Dask workers started within 0.5 s"):
             wait_for_workers(client, 2, timeout=0.5)
@@ -227,10 +243,13 @@ def test_lost_worker_fails_the_job_within_the_timeouts(store, big_channels, how)
     assert took < (20 if how == "killed" else 5 + 40), took
 
 
-def test_second_job_on_a_busy_cluster_fails_cluster_busy(store, big_channels, tiny_channels,
-                                                          scheduler_with_two_workers):  # fmt: skip
-    with DaskBackend(scheduler=scheduler_with_two_workers) as first_backend, \
-            DaskBackend(scheduler=scheduler_with_two_workers) as second_backend:  # fmt: skip
+def test_second_job_on_a_busy_cluster_fails_cluster_busy(
+    store, big_channels, tiny_channels, scheduler_with_two_workers
+):
+    with (
+        DaskBackend(scheduler=scheduler_with_two_workers) as first_backend,
+        DaskBackend(scheduler=scheduler_with_two_workers) as second_backend,
+    ):
         first = make_job(store, big_channels, hyperparameters={"num_round": 400, "max_depth": 8})
         thread, result = _run_in_thread(first_backend, first, store)
         wait_for(lambda: _training(store, first.name), 120, "the first job to train")
@@ -245,8 +264,14 @@ def test_second_job_on_a_busy_cluster_fails_cluster_busy(store, big_channels, ti
 def test_flow_trains_on_dask(prefect_server, archive, tmp_path):
     from flows.bank_marketing import bank_marketing
 
-    summary = bank_marketing(source=str(archive), store=str(tmp_path / "s"), backend="dask",
-                             threads=1, dask={"workers": 2}, until="train")  # fmt: skip
+    summary = bank_marketing(
+        source=str(archive),
+        store=str(tmp_path / "s"),
+        backend="dask",
+        threads=1,
+        dask={"workers": 2},
+        until="train",
+    )
     assert summary["job_status"] == "Completed" and summary["metrics"]["validation_auc"] > 0.78
     from algorithms.store import Store
 
@@ -276,13 +301,24 @@ def test_remote_side_runs_a_job_from_s3_on_a_scheduler_given_on_its_command_line
     jobs = JobStore(store)
     jobs.create(job)
     proc = subprocess.run(
-        [sys.executable, "-m", "algorithms.run", jobs.spec_url(job.name),
-         "--scheduler", scheduler_with_two_workers],
-        env=os.environ | {"PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "algorithms.run",
+            jobs.spec_url(job.name),
+            "--scheduler",
+            scheduler_with_two_workers,
+        ],
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     status = jobs.status(job.name)
     assert proc.returncode == 0 and status.status == Status.COMPLETED, (
-        status.failure_reason, proc.stderr[-2000:])  # fmt: skip
+        status.failure_reason,
+        proc.stderr[-2000:],
+    )
     assert status.metrics["validation_auc"] > 0.9
     assert status.model_url.startswith(f"{bucket}/skiff/jobs/{job.name}/output/")
     assert store.exists(JobStore.output_key(job.name, "model.json"))

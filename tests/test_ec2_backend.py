@@ -64,10 +64,14 @@ def channels(s3_store: Store) -> dict[str, str]:
 
 def backend(**options) -> Ec2Backend:
     options = {
-        "ami": AMI, "instance_type": "m5.large", "instance_profile": PROFILE,
-        "remote_python": sys.executable, "worker_start_timeout": 60,
-        "worker_death_timeout": 10, "poll_interval": 0.2,
-    } | options  # fmt: skip
+        "ami": AMI,
+        "instance_type": "m5.large",
+        "instance_profile": PROFILE,
+        "remote_python": sys.executable,
+        "worker_start_timeout": 60,
+        "worker_death_timeout": 10,
+        "poll_interval": 0.2,
+    } | options
     return Ec2Backend(**options)
 
 
@@ -125,12 +129,15 @@ def test_a_driver_that_cannot_start_its_cluster_fails_the_job_with_why(
 
 
 def test_max_runtime_stops_the_job_and_terminates_its_instances(ec2, player, s3_store, channels):
-    job = make_job(s3_store, channels, algorithm="tests.byo_algorithms:Slow",
-                   max_runtime_seconds=20)  # fmt: skip
+    job = make_job(
+        s3_store, channels, algorithm="tests.byo_algorithms:Slow", max_runtime_seconds=20
+    )
     with backend() as ec2_backend:
         status = ec2_backend.run(job, s3_store)
-    assert (status.status, status.secondary_status) == (Status.STOPPED,
-                                                        Secondary.MAX_RUNTIME_EXCEEDED)  # fmt: skip
+    assert (status.status, status.secondary_status) == (
+        Status.STOPPED,
+        Secondary.MAX_RUNTIME_EXCEEDED,
+    )
     assert "InProgress/Training" in JobStore(s3_store).log(job.name)  # it did start remotely
     assert live(ec2, status.info["job_id"]) == []
     wait_for(lambda: not player.running_processes(), 10, "the played instances to die")
@@ -143,8 +150,10 @@ def test_an_instance_terminated_from_outside_fails_the_job(ec2, player, s3_store
         worker = next(i for i, p in player.played.items() if p.role == "worker")
         ec2.terminate_instances(InstanceIds=[worker])
 
-    with (when_training(JobStore(s3_store), job.name, terminate_the_worker),
-          backend(instance_count=2) as ec2_backend):  # fmt: skip
+    with (
+        when_training(JobStore(s3_store), job.name, terminate_the_worker),
+        backend(instance_count=2) as ec2_backend,
+    ):
         status = ec2_backend.run(job, s3_store)
     assert status.status == Status.FAILED
     assert "worker instance i-" in status.failure_reason
@@ -155,11 +164,14 @@ def test_an_instance_terminated_from_outside_fails_the_job(ec2, player, s3_store
 def test_a_stop_request_stops_the_job(ec2, player, s3_store, channels):
     job = make_job(s3_store, channels, algorithm="tests.byo_algorithms:Slow")
     jobs = JobStore(s3_store)
-    with (when_training(jobs, job.name, lambda: jobs.request_stop(job.name)),
-          backend() as ec2_backend):  # fmt: skip
+    with (
+        when_training(jobs, job.name, lambda: jobs.request_stop(job.name)),
+        backend() as ec2_backend,
+    ):
         status = ec2_backend.run(job, s3_store)
     assert (status.status, status.failure_reason) == (Status.STOPPED, "stop requested"), (
-        player.console("driver"))  # fmt: skip
+        player.console("driver")
+    )
     assert live(ec2, status.info["job_id"]) == []
 
 
@@ -177,8 +189,10 @@ def test_a_capacity_error_on_the_workers_terminates_the_driver(
     def out_of_capacity(self, *args, **kwargs):
         launches.append(1)
         if len(launches) > 1:
-            raise EC2ClientError("InsufficientInstanceCapacity",
-                                 "We currently do not have sufficient m5.large capacity.")  # fmt: skip
+            raise EC2ClientError(
+                "InsufficientInstanceCapacity",
+                "We currently do not have sufficient m5.large capacity.",
+            )
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(InstanceBackend, "run_instances", out_of_capacity)
@@ -186,7 +200,8 @@ def test_a_capacity_error_on_the_workers_terminates_the_driver(
         status = ec2_backend.run(make_job(s3_store, channels), s3_store)
     assert status.status == Status.FAILED
     assert "launching 2 worker instance(s) of m5.large failed: InsufficientInstanceCapacity" in (
-        status.failure_reason)  # fmt: skip
+        status.failure_reason
+    )
     assert list(status.info["instances"].values()) == ["driver"]
     assert live(ec2, status.info["job_id"]) == []
 
@@ -200,17 +215,43 @@ def test_the_command_line_interrupted_terminates_the_instances_within_30_s(
     store_url = f"{bucket}/skiff"
     env = os.environ | {"PREFECT_API_URL": prefect_server, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flows.bank_marketing", "--source", str(archive),
-         "--store", store_url, "--backend", "ec2", "--ami", AMI, "--instance-count", "2",
-         "--instance-profile", PROFILE, "--remote-python", sys.executable,
-         "--algorithm", "tests.byo_algorithms:Slow", "--job-name", "interrupted"],
-        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "flows.bank_marketing",
+            "--source",
+            str(archive),
+            "--store",
+            store_url,
+            "--backend",
+            "ec2",
+            "--ami",
+            AMI,
+            "--instance-count",
+            "2",
+            "--instance-profile",
+            PROFILE,
+            "--remote-python",
+            sys.executable,
+            "--algorithm",
+            "tests.byo_algorithms:Slow",
+            "--job-name",
+            "interrupted",
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
-    )  # fmt: skip
+    )
     jobs = JobStore(Store(store_url))
     try:
-        wait_for(lambda: _secondary(jobs, "interrupted") == Secondary.TRAINING, 180, "training",
-                 every=0.2)  # fmt: skip
+        wait_for(
+            lambda: _secondary(jobs, "interrupted") == Secondary.TRAINING,
+            180,
+            "training",
+            every=0.2,
+        )
         signalled = time.monotonic()
         os.killpg(proc.pid, sig)
         proc.wait(timeout=30)
@@ -231,8 +272,13 @@ def test_abandoned_instances_end_themselves(ec2, player, s3_store, channels):
     with backend(instance_count=2) as ec2_backend:
         job, jobs = ec2_backend.prepare(job), JobStore(s3_store)
         jobs.create(job)
-        fleet = Fleet(ec2, job.resources["job_id"], job.name, ec2_backend.settings,
-                      datetime.now(UTC) + timedelta(hours=1))  # fmt: skip
+        fleet = Fleet(
+            ec2,
+            job.resources["job_id"],
+            job.name,
+            ec2_backend.settings,
+            datetime.now(UTC) + timedelta(hours=1),
+        )
         for role, count in [("driver", 1), ("worker", 1)]:
             fleet.launch(role, count, ec2_backend.user_data(role, job, jobs.spec_url(job.name)))
     wait_for(lambda: not live(ec2, fleet.job_id), 90, "the instances to end themselves")
@@ -256,9 +302,17 @@ def test_reap_terminates_instances_past_their_deadline(ec2, aws, capsys):
 
 
 def test_user_data_ends_the_instance_whatever_happens():
-    script = user_data("worker", job_id="j-1", spec_url="s3://b/jobs/j/job.json",
-                       region="eu-west-1", python="/opt/skiff/venv/bin/python", max_runtime=600,
-                       instance_count=3, worker_start_timeout=300, worker_death_timeout=60)  # fmt: skip
+    script = user_data(
+        "worker",
+        job_id="j-1",
+        spec_url="s3://b/jobs/j/job.json",
+        region="eu-west-1",
+        python="/opt/skiff/venv/bin/python",
+        max_runtime=600,
+        instance_count=3,
+        worker_start_timeout=300,
+        worker_death_timeout=60,
+    )
     assert "trap 'eval \"${SKIFF_SHUTDOWN_COMMAND:-shutdown -h now}\"' EXIT" in script
     assert (
         "timeout --kill-after=30 1020 /opt/skiff/venv/bin/python -m backends.ec2_node "

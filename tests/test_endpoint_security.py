@@ -28,8 +28,11 @@ GROUP = "bank-marketing"
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, csv_bytes):
     """Version 1: a good XGBoost model; version 2: one that takes a second per batch."""
-    store, features, test = bank_store(tmp_path_factory.mktemp("security"), csv_bytes, {
-        "good": {"max_depth": 3}, "sleepy": {"algorithm": "tests.byo_algorithms:Sleepy"}})  # fmt: skip
+    store, features, test = bank_store(
+        tmp_path_factory.mktemp("security"),
+        csv_bytes,
+        {"good": {"max_depth": 3}, "sleepy": {"algorithm": "tests.byo_algorithms:Sleepy"}},
+    )
     ModelRegistry(store).set_approval(GROUP, 2, Approval.APPROVED, by="test", reason="slow")
     return store, features, test
 
@@ -45,19 +48,28 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .sign(key, hashes.SHA256())
-    )  # fmt: skip
+    )
     certfile, keyfile = folder / "cert.pem", folder / "key.pem"
     certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))  # fmt: skip
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return certfile, keyfile
 
 
@@ -66,8 +78,9 @@ def test_bearer_token_and_https(models, tmp_path, capsys):
     token_file = tmp_path / "token"
     token_file.write_text("s3cret-token\n")
     certfile, keyfile = self_signed(tmp_path)
-    options = ServerOptions(auth_token_file=str(token_file), certfile=str(certfile),
-                            keyfile=str(keyfile))  # fmt: skip
+    options = ServerOptions(
+        auth_token_file=str(token_file), certfile=str(certfile), keyfile=str(keyfile)
+    )
     url = deploy(store, "secure", GROUP, 1, server=options).endpoint_url
     try:
         assert url.startswith("https://")
@@ -135,8 +148,9 @@ def test_size_limit_timeout_and_bounded_concurrency(models):
 
         # Six at once against max_concurrency 2: the rest are refused at once, not queued.
         def call(_: int) -> int:
-            return httpx.post(f"{url}/invocations", content=slow_body, headers=csv,
-                              timeout=30).status_code  # fmt: skip
+            return httpx.post(
+                f"{url}/invocations", content=slow_body, headers=csv, timeout=30
+            ).status_code
 
         with ThreadPoolExecutor(6) as pool:
             statuses = sorted(pool.map(call, range(6)))

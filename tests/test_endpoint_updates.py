@@ -27,9 +27,15 @@ GROUP = "bank-marketing"
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, csv_bytes):
     """Versions 1 and 2: good XGBoost models; version 3 loads and warms up, then fails."""
-    store, features, test = bank_store(tmp_path_factory.mktemp("updates"), csv_bytes, {
-        "good1": {"max_depth": 3}, "good2": {"eta": 0.5, "gamma": 0},
-        "erratic": {"algorithm": "tests.byo_algorithms:Erratic"}})  # fmt: skip
+    store, features, test = bank_store(
+        tmp_path_factory.mktemp("updates"),
+        csv_bytes,
+        {
+            "good1": {"max_depth": 3},
+            "good2": {"eta": 0.5, "gamma": 0},
+            "erratic": {"algorithm": "tests.byo_algorithms:Erratic"},
+        },
+    )
     ModelRegistry(store).set_approval(GROUP, 3, Approval.APPROVED, by="test", reason="canary")
     return store, features, test
 
@@ -77,9 +83,13 @@ def test_weights_are_honoured_then_changed_and_rolled_back(endpoint, models, cap
     name, url = endpoint
     store, features, test = models
     configs = EndpointStore(store)
-    two = EndpointConfig(endpoint=name, variants=[
-        Variant(name="v1", model_group=GROUP, model_version=1, weight=0.8),
-        Variant(name="v2", model_group=GROUP, model_version=2, weight=0.2)])  # fmt: skip
+    two = EndpointConfig(
+        endpoint=name,
+        variants=[
+            Variant(name="v1", model_group=GROUP, model_version=1, weight=0.8),
+            Variant(name="v2", model_group=GROUP, model_version=2, weight=0.2),
+        ],
+    )
     server = local.running(store, name)
     two = configs.update(name, lambda _: two)
     local.wait_for_config(server, two.number)
@@ -87,14 +97,17 @@ def test_weights_are_honoured_then_changed_and_rolled_back(endpoint, models, cap
     n, body = 1000, csv_rows(test[:1], features)
     with httpx.Client(base_url=url) as client:
         seen = Counter(
-            client.post("/invocations", content=body, headers={"Content-Type": "text/csv"})
-            .headers["x-amzn-invoked-production-variant"] for _ in range(n)
-        )  # fmt: skip
+            client.post("/invocations", content=body, headers={"Content-Type": "text/csv"}).headers[
+                "x-amzn-invoked-production-variant"
+            ]
+            for _ in range(n)
+        )
     assert abs(seen["v2"] / n - 0.2) < 4 * math.sqrt(0.2 * 0.8 / n), seen  # 4 sigma
 
     assert cli(["--store", store.root, "endpoints", "weights", name, "v1=0", "v2=1"]) == 0
     assert {post(url, body).headers["x-amzn-invoked-production-variant"] for _ in range(20)} == {
-        "v2"}  # fmt: skip
+        "v2"
+    }
     assert cli(["--store", store.root, "endpoints", "weights", name, "v9=1"]) == 1
     assert "has no variant v9; its variants: v1, v2" in capsys.readouterr().err
 
@@ -107,9 +120,13 @@ def test_weights_are_honoured_then_changed_and_rolled_back(endpoint, models, cap
 def test_linear_update_under_load_has_zero_failed_requests(endpoint, models):
     name, url = endpoint
     store, features, test = models
-    policy = UpdatePolicy(strategy="LINEAR", linear_step=0.5, wait_seconds=1,
-                          termination_wait_seconds=0.5,
-                          alarms=Alarms(max_p99_ms=30_000))  # fmt: skip  (CI load must not trip it)
+    policy = UpdatePolicy(
+        strategy="LINEAR",
+        linear_step=0.5,
+        wait_seconds=1,
+        termination_wait_seconds=0.5,
+        alarms=Alarms(max_p99_ms=30_000),
+    )  # CI load must not trip it
     with Load(url, csv_rows(test[:1], features)) as load:
         wait_for(lambda: load.total() > 20, 30, "requests to flow")
         done = deploy(store, name, GROUP, 2, policy=policy)
@@ -119,9 +136,11 @@ def test_linear_update_under_load_has_zero_failed_requests(endpoint, models):
     assert load.counts[(200, "v1")] > 0 and load.counts[(200, "v2")] > 0
     history = EndpointStore(store).history(name)
     steps = [c.reason for c in history if c.number > history[0].number]
-    assert steps == [f"deploy {GROUP} version 2: LINEAR 50% to v2",
-                     f"deploy {GROUP} version 2: LINEAR 100% to v2",
-                     f"deploy {GROUP} version 2: done, v2 serves all traffic"]  # fmt: skip
+    assert steps == [
+        f"deploy {GROUP} version 2: LINEAR 50% to v2",
+        f"deploy {GROUP} version 2: LINEAR 100% to v2",
+        f"deploy {GROUP} version 2: done, v2 serves all traffic",
+    ]
     assert [v.name for v in EndpointStore(store).current(name).variants] == ["v2"]
     assert done.endpoint_url == url
 
@@ -129,8 +148,12 @@ def test_linear_update_under_load_has_zero_failed_requests(endpoint, models):
 def test_an_erratic_canary_trips_its_alarm_and_traffic_rolls_back(endpoint, models):
     name, url = endpoint
     store, features, test = models
-    policy = UpdatePolicy(strategy="CANARY", canary_size=0.2, wait_seconds=60,
-                          alarms=Alarms(max_error_rate=0.05, min_requests=10))  # fmt: skip
+    policy = UpdatePolicy(
+        strategy="CANARY",
+        canary_size=0.2,
+        wait_seconds=60,
+        alarms=Alarms(max_error_rate=0.05, min_requests=10),
+    )
     with Load(url, csv_rows(test[:1], features)) as load:
         wait_for(lambda: load.total() > 20, 30, "requests to flow")
         before = load.total()

@@ -33,10 +33,25 @@ def test_end_to_end_all_eight_steps(prefect_server, source, tmp_path):
     store_url, summary_file = str(tmp_path / "store"), tmp_path / "summary.json"
     env = os.environ | {"PREFECT_API_URL": prefect_server, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "flows.bank_marketing", "--source", source, "--sha256", SHA,
-         "--store", store_url, "--summary-json", str(summary_file)],
-        env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "flows.bank_marketing",
+            "--source",
+            source,
+            "--sha256",
+            SHA,
+            "--store",
+            store_url,
+            "--summary-json",
+            str(summary_file),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(summary_file.read_text())
     metrics = summary["metrics"]
@@ -53,8 +68,13 @@ def test_end_to_end_all_eight_steps(prefect_server, source, tmp_path):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     with get_client(sync_client=True) as client:
-        keys = ["bank-marketing-report", "bank-marketing-metrics", "bank-marketing-model",
-                "bank-marketing-endpoint", "bank-marketing-evaluation"]  # fmt: skip
+        keys = [
+            "bank-marketing-report",
+            "bank-marketing-metrics",
+            "bank-marketing-model",
+            "bank-marketing-endpoint",
+            "bank-marketing-evaluation",
+        ]
         found = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
         )
@@ -76,8 +96,13 @@ def test_reruns_skip_cached_steps_and_retrain_only_on_new_hyperparameters(
     prefect_server, source, tmp_path
 ):
     store_url = str(tmp_path / "store")
-    options = {"source": source, "sha256": SHA, "store": store_url, "until": "register",
-               "xgboost": {"num_round": 20}}  # fmt: skip
+    options = {
+        "source": source,
+        "sha256": SHA,
+        "store": store_url,
+        "until": "register",
+        "xgboost": {"num_round": 20},
+    }
 
     def run(**changes):
         state = bank_marketing(**(options | changes), return_state=True)
@@ -91,7 +116,10 @@ def test_reruns_skip_cached_steps_and_retrain_only_on_new_hyperparameters(
     store = Store(store_url)
     manifest = store.read_json(f"datasets/{first['dataset_id']}/manifest.json")
     assert {k: v["rows"] for k, v in manifest["splits"].items()} == {
-        "train": 28831, "validation": 8238, "test": 4119}  # fmt: skip
+        "train": 28831,
+        "validation": 8238,
+        "test": 4119,
+    }
     version = ModelRegistry(store).get("bank-marketing", 1)
     assert version.job_name == first["job_name"] and version.dataset_id == first["dataset_id"]
     assert "job" in version.feature_schema["columns"][1]["name"]
@@ -125,11 +153,27 @@ def test_command_line_until_and_summary_in_a_subprocess(prefect_server, source, 
     summary = tmp_path / "summary.json"
     env = os.environ | {"PREFECT_API_URL": prefect_server, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "flows.bank_marketing", "--source", source, "--store",
-         str(tmp_path / "store"), "--until", "upload", "--split", "time",
-         "--summary-json", str(summary)],
-        env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "flows.bank_marketing",
+            "--source",
+            source,
+            "--store",
+            str(tmp_path / "store"),
+            "--until",
+            "upload",
+            "--split",
+            "time",
+            "--summary-json",
+            str(summary),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(summary.read_text())
     assert data["dataset_id"] and data["job_name"] is None and data["model_version"] is None
@@ -139,8 +183,18 @@ def test_command_line_until_and_summary_in_a_subprocess(prefect_server, source, 
 
 def test_failed_training_fails_the_run_and_says_why(prefect_server, source, tmp_path):
     summary = tmp_path / "summary.json"
-    code = main(["--source", source, "--store", str(tmp_path / "store"), "--algorithm",
-                 "tests.byo_algorithms:Failing", "--summary-json", str(summary)])  # fmt: skip
+    code = main(
+        [
+            "--source",
+            source,
+            "--store",
+            str(tmp_path / "store"),
+            "--algorithm",
+            "tests.byo_algorithms:Failing",
+            "--summary-json",
+            str(summary),
+        ]
+    )
     assert code == 1
     data = json.loads(summary.read_text())
     assert data["job_status"] == "Failed"
@@ -157,8 +211,9 @@ def test_pending_version_is_registered_but_not_deployed(prefect_server, source, 
 
 
 def test_delete_endpoint_at_the_end_of_the_run(prefect_server, source, tmp_path):
-    summary = bank_marketing(source=source, store=str(tmp_path / "s"), delete_endpoint=True,
-                             eval_batch_size=5000)  # fmt: skip
+    summary = bank_marketing(
+        source=source, store=str(tmp_path / "s"), delete_endpoint=True, eval_batch_size=5000
+    )
     assert summary["endpoint_deleted"] and summary["metrics"]["auc"] >= 0.79
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{summary['endpoint_url']}/ping")

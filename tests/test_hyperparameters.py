@@ -10,11 +10,26 @@ def validate(**values):
 
 def test_defaults_are_the_demos():
     hp = validate()
-    assert {k: hp[k] for k in ("max_depth", "eta", "gamma", "min_child_weight", "subsample",
-                               "objective", "num_round")} == {
-        "max_depth": 5, "eta": 0.2, "gamma": 4.0, "min_child_weight": 6.0, "subsample": 0.8,
-        "objective": "binary:logistic", "num_round": 100,
-    }  # fmt: skip
+    assert {
+        k: hp[k]
+        for k in (
+            "max_depth",
+            "eta",
+            "gamma",
+            "min_child_weight",
+            "subsample",
+            "objective",
+            "num_round",
+        )
+    } == {
+        "max_depth": 5,
+        "eta": 0.2,
+        "gamma": 4.0,
+        "min_child_weight": 6.0,
+        "subsample": 0.8,
+        "objective": "binary:logistic",
+        "num_round": 100,
+    }
 
 
 def test_unknown_name_lists_valid_names():

@@ -21,11 +21,25 @@ def test_interrupted_run_stops_its_job(prefect_server, archive, tmp_path, sig):
     store_url = str(tmp_path / "store")
     env = os.environ | {"PREFECT_API_URL": prefect_server, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "flows.bank_marketing", "--source", str(archive), "--store",
-         store_url, "--algorithm", "tests.byo_algorithms:Slow", "--job-name", "interrupted"],
-        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "flows.bank_marketing",
+            "--source",
+            str(archive),
+            "--store",
+            store_url,
+            "--algorithm",
+            "tests.byo_algorithms:Slow",
+            "--job-name",
+            "interrupted",
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own process group, as a terminal or a Prefect worker gives
-    )  # fmt: skip
+    )
     jobs = JobStore(Store(store_url))
 
     def training() -> bool:

@@ -51,9 +51,13 @@ def worker(prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
     log = open(log_path, "wb")  # noqa: SIM115 - closed in teardown
     proc = subprocess.Popen(
-        ["bash", str(ROOT / "deploy/serve.sh")], env=prefect_env(prefect_server), stdout=log,
-        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+        ["bash", str(ROOT / "deploy/serve.sh")],
+        env=prefect_env(prefect_server),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
     def ready() -> bool:
         if proc.poll() is not None:
@@ -84,9 +88,13 @@ def worker(prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 def prefect(*args: str, api_url: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "prefect", *args], env=prefect_env(api_url),
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-    )  # fmt: skip
+        [sys.executable, "-m", "prefect", *args],
+        env=prefect_env(api_url),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
 
 
 def runs_of(deployment: str) -> list[FlowRun]:
@@ -128,15 +136,24 @@ def test_run_from_the_deployment_then_rerun_and_approve_to_deploy(
     prefect_server, http_root, tmp_path
 ):
     store_url = str(tmp_path / "store")
-    params = {"source": f"{http_root[1]}/bank-additional.zip", "store": store_url,
-              "xgboost": {"num_round": 20}}  # fmt: skip
+    params = {
+        "source": f"{http_root[1]}/bank-additional.zip",
+        "store": store_url,
+        "xgboost": {"num_round": 20},
+    }
 
     def run(**changes) -> FlowRun:
         proc = prefect(
-            "deployment", "run", "bank-marketing/local", "--params",
-            json.dumps(params | changes), "--watch", "--watch-interval", "1",
+            "deployment",
+            "run",
+            "bank-marketing/local",
+            "--params",
+            json.dumps(params | changes),
+            "--watch",
+            "--watch-interval",
+            "1",
             api_url=prefect_server,
-        )  # fmt: skip
+        )
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
         assert "Flow run finished successfully in 'Completed'" in proc.stdout
         return max(runs_of("bank-marketing/local"), key=lambda r: r.created)
@@ -147,8 +164,12 @@ def test_run_from_the_deployment_then_rerun_and_approve_to_deploy(
     dataset_id = store.list("datasets")[0]
     assert {"backend:local", f"dataset:{dataset_id}", "skiff"} <= set(first.tags)
     assert artifact_keys(first.id) >= {
-        "bank-marketing-report", "bank-marketing-metrics", "bank-marketing-model",
-        "bank-marketing-endpoint", "bank-marketing-evaluation"}  # fmt: skip
+        "bank-marketing-report",
+        "bank-marketing-metrics",
+        "bank-marketing-model",
+        "bank-marketing-endpoint",
+        "bank-marketing-evaluation",
+    }
     assert EndpointStore(store).current("bank-marketing").variants[0].model_version == 1
 
     try:
@@ -156,8 +177,9 @@ def test_run_from_the_deployment_then_rerun_and_approve_to_deploy(
         # training runs, and the new version waits for a person.
         second = run(xgboost={"num_round": 25}, approval_threshold=None)
         states = task_states(second.id)
-        assert [states[s] for s in ["download archive", "clean and encode", "split random",
-                                    "publish"]] == ["Cached"] * 4  # fmt: skip
+        assert [
+            states[s] for s in ["download archive", "clean and encode", "split random", "publish"]
+        ] == ["Cached"] * 4
         assert states["train xgboost on local"] == "Completed"
         assert "deploy bank-marketing v2 to bank-marketing" not in states
         assert ModelRegistry(store).get("bank-marketing", 2).approval_status == Approval.PENDING
@@ -189,8 +211,9 @@ def test_the_weekly_schedule_creates_runs_once_turned_on(prefect_server):
         assert not runs_of("bank-marketing/weekly-retrain")
         client.update_deployment_schedule(deployment.id, schedule.id, active=True)
         try:
-            scheduled = wait_for(lambda: runs_of("bank-marketing/weekly-retrain"), 60,
-                                 "scheduled runs")  # fmt: skip
+            scheduled = wait_for(
+                lambda: runs_of("bank-marketing/weekly-retrain"), 60, "scheduled runs"
+            )
         finally:
             client.update_deployment_schedule(deployment.id, schedule.id, active=False)
     for run in scheduled:

@@ -43,8 +43,10 @@ def test_store_primitives_on_s3(bucket, tmp_path):
     with pytest.raises(NotFoundError):
         store.read_bytes("a/b.json")
     objects = boto3.client("s3").list_objects_v2(Bucket=bucket[5:], Prefix="prefix/")
-    assert {o["Key"] for o in objects["Contents"]} >= {"prefix/skiff-store.json",
-                                                      "prefix/claims/1.json"}  # fmt: skip
+    assert {o["Key"] for o in objects["Contents"]} >= {
+        "prefix/skiff-store.json",
+        "prefix/claims/1.json",
+    }
 
 
 def test_concurrent_claims_on_s3_get_distinct_numbers(bucket):
@@ -71,11 +73,27 @@ def test_the_whole_pipeline_on_an_s3_store(prefect_server, http_root, bucket, tm
     summary_file = tmp_path / "summary.json"
     env = os.environ | {"PREFECT_API_URL": prefect_server, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "flows.bank_marketing", "--source",
-         f"{http_root[1]}/bank-additional.zip", "--sha256", SHA, "--store", store_url,
-         "--num-round", "30", "--summary-json", str(summary_file)],
-        env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "flows.bank_marketing",
+            "--source",
+            f"{http_root[1]}/bank-additional.zip",
+            "--sha256",
+            SHA,
+            "--store",
+            store_url,
+            "--num-round",
+            "30",
+            "--summary-json",
+            str(summary_file),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(summary_file.read_text())
     try:
@@ -86,8 +104,12 @@ def test_the_whole_pipeline_on_an_s3_store(prefect_server, http_root, bucket, tm
         assert version.artifact_url.startswith(f"{store_url}/jobs/")
         assert EndpointStore(store).current("bank-marketing").variants[0].model_version == 1
         assert summary["evaluation_url"].startswith(f"{store_url}/runs/")
-        keys = {o["Key"] for o in boto3.client("s3").list_objects_v2(
-            Bucket=bucket[5:], Prefix="skiff/")["Contents"]}  # fmt: skip
+        keys = {
+            o["Key"]
+            for o in boto3.client("s3").list_objects_v2(Bucket=bucket[5:], Prefix="skiff/")[
+                "Contents"
+            ]
+        }
         for part in ("datasets/", "jobs/", "registry/", "endpoints/", "cache/", "raw/"):
             assert any(k.startswith(f"skiff/{part}") for k in keys), part
         assert not list(tmp_path.glob("**/*.parquet"))  # nothing of the run on local disk

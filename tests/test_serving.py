@@ -47,8 +47,12 @@ def endpoint(models):
 
 
 def post(url: str, body: bytes | str, content_type: str = "text/csv", **headers) -> httpx.Response:
-    return httpx.post(f"{url}/invocations", content=body,
-                      headers={"Content-Type": content_type, **headers}, timeout=30)  # fmt: skip
+    return httpx.post(
+        f"{url}/invocations",
+        content=body,
+        headers={"Content-Type": content_type, **headers},
+        timeout=30,
+    )
 
 
 def csv_rows(frame: pd.DataFrame, features: list[str]) -> str:
@@ -90,24 +94,30 @@ def test_raw_records_are_encoded_with_the_saved_schema(endpoint, models, csv_byt
 
 def test_sagemaker_path_headers_and_boto3(endpoint, models, monkeypatch):
     _, features, test = models
-    r = httpx.post(f"{endpoint}/endpoints/{ENDPOINT}/invocations",
-                   content=csv_rows(test[:2], features),
-                   headers={"Content-Type": "text/csv",
-                            "X-Amzn-SageMaker-Custom-Attributes": "trace=42"})  # fmt: skip
+    r = httpx.post(
+        f"{endpoint}/endpoints/{ENDPOINT}/invocations",
+        content=csv_rows(test[:2], features),
+        headers={"Content-Type": "text/csv", "X-Amzn-SageMaker-Custom-Attributes": "trace=42"},
+    )
     assert r.status_code == 200 and len(r.text.split()) == 2
     assert r.headers["x-amzn-sagemaker-custom-attributes"] == "trace=42"
-    wrong = httpx.post(f"{endpoint}/endpoints/other/invocations", content="1",
-                       headers={"Content-Type": "text/csv"})  # fmt: skip
+    wrong = httpx.post(
+        f"{endpoint}/endpoints/other/invocations", content="1", headers={"Content-Type": "text/csv"}
+    )
     assert wrong.status_code == 404 and "no endpoint named 'other'" in wrong.json()["error"]
 
     import boto3
 
-    for k, v in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
-                 "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(k, v)
     runtime = boto3.client("sagemaker-runtime", endpoint_url=endpoint)
-    answer = runtime.invoke_endpoint(EndpointName=ENDPOINT, ContentType="text/csv",
-                                     Body=csv_rows(test[:3], features))  # fmt: skip
+    answer = runtime.invoke_endpoint(
+        EndpointName=ENDPOINT, ContentType="text/csv", Body=csv_rows(test[:3], features)
+    )
     assert len(answer["Body"].read().split()) == 3
     assert answer["InvokedProductionVariant"] == "v1"
 
@@ -123,13 +133,17 @@ def test_open_inference_protocol_v2(endpoint, models):
     assert meta["name"] == ENDPOINT and meta["versions"] == ["1"]
     assert meta["inputs"] == [{"name": "features", "datatype": "FP32", "shape": [-1, n]}]
     assert httpx.get(f"{v2}/models/{ENDPOINT}/versions/1/ready").json() == {
-        "name": ENDPOINT, "ready": True}  # fmt: skip
+        "name": ENDPOINT,
+        "ready": True,
+    }
 
     rows = test[:3][features].to_numpy()
     expected = np.array(post(endpoint, csv_rows(test[:3], features)).text.split(), dtype=float)
     for data in (rows.ravel().tolist(), rows.tolist()):  # flat (row-major) or nested
-        request = {"id": "r-1", "inputs": [{"name": "features", "shape": [3, n],
-                                            "datatype": "FP32", "data": data}]}  # fmt: skip
+        request = {
+            "id": "r-1",
+            "inputs": [{"name": "features", "shape": [3, n], "datatype": "FP32", "data": data}],
+        }
         for path in (f"models/{ENDPOINT}/infer", f"models/{ENDPOINT}/versions/1/infer"):
             r = httpx.post(f"{v2}/{path}", json=request)
             assert r.status_code == 200, r.text
@@ -142,8 +156,12 @@ def test_open_inference_protocol_v2(endpoint, models):
             np.testing.assert_allclose(output["data"], expected, rtol=1e-5)
 
     def tensor(**changes):
-        return {"inputs": [{"name": "features", "shape": [1, n], "datatype": "FP32",
-                            "data": [0.5] * n} | changes]}  # fmt: skip
+        return {
+            "inputs": [
+                {"name": "features", "shape": [1, n], "datatype": "FP32", "data": [0.5] * n}
+                | changes
+            ]
+        }
 
     bad = [
         (f"models/{ENDPOINT}/versions/2", None, 404, "version 2 is not live"),
@@ -256,8 +274,9 @@ class Load:
         with httpx.Client(base_url=self.url, timeout=30) as client:
             while not self.stop.is_set():
                 try:
-                    r = client.post("/invocations", content=self.body,
-                                    headers={"Content-Type": "text/csv"})  # fmt: skip
+                    r = client.post(
+                        "/invocations", content=self.body, headers={"Content-Type": "text/csv"}
+                    )
                     key = (r.status_code, r.headers.get("x-amzn-invoked-production-variant"))
                 except httpx.HTTPError as exc:
                     key = (type(exc).__name__, None)
@@ -337,8 +356,12 @@ def test_start_brings_a_stored_endpoint_back_and_delete_stops_it(models):
 
 def test_concurrent_updates_are_serialised(store):
     configs = EndpointStore(store)
-    configs.update("locked", lambda _: EndpointConfig(endpoint="locked", variants=[
-        Variant(name="v0", model_group="g", model_version=1)]))  # fmt: skip
+    configs.update(
+        "locked",
+        lambda _: EndpointConfig(
+            endpoint="locked", variants=[Variant(name="v0", model_group="g", model_version=1)]
+        ),
+    )
 
     def add(i: int):
         def change(current: EndpointConfig | None) -> EndpointConfig:
