@@ -1,5 +1,10 @@
-"""The base layer: algorithms, the job runner, and what every layer shares (store, schema).
+"""What runs on a training machine: the algorithms, and the runner that runs them.
 
-Nothing here imports the rest of Skiff, and nothing here imports Prefect: this is the code
-that runs on a training machine.
+- ``base``: the Algorithm and Predictor protocols; ``catalog``: algorithms by name or path;
+- ``xgboost`` (and ``xgboost_params``, ``xgboost_dask``): the built-in algorithm;
+- ``schema``: the feature schema that travels with a model and encodes raw records;
+- ``run``: ``python -m algorithms.run <spec-url>``, the job runner every backend starts, and
+  ``on_dask``, its Dask side.
+
+It imports only ``core`` of Skiff's packages, and never Prefect.
 """

@@ -20,18 +20,14 @@ import pandas as pd
 from distributed import Client, Lock, futures_of, wait
 
 from algorithms.base import TrainedModel, TrainingContext, TrainingData
-from algorithms.errors import JobError, SchemaError
-from algorithms.jobs import Secondary, Status
+from core.errors import JobError, SchemaError, WorkerLost
+from core.records.jobs import Secondary, Status
 
 if TYPE_CHECKING:
     from algorithms.run import JobRunner
 
 LOCK_NAME = "skiff-training"
 MARGIN = 3.0  # seconds: give up on the lock before the backend's max-runtime kill
-
-
-class WorkerLost(JobError):
-    """A worker that held part of the job left the cluster (killed, crashed, disconnected)."""
 
 
 @contextlib.contextmanager

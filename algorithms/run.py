@@ -23,13 +23,13 @@ from typing import Any
 import pandas as pd
 
 from algorithms.base import TrainedModel, TrainingContext, TrainingData
-from algorithms.errors import SkiffError
-from algorithms.jobs import JobStatus, JobStore, Secondary, Status, TrainingJob, now
-from algorithms.provenance import provenance
-from algorithms.registry import resolve_algorithm
-from algorithms.store import Store
-
-MODEL_METADATA = "model.json"
+from algorithms.catalog import resolve_algorithm
+from core.clock import now
+from core.errors import SkiffError
+from core.provenance import provenance
+from core.records.jobs import JobStatus, JobStore, Secondary, Status, TrainingJob, split_spec_url
+from core.records.manifest import MANIFEST_FILE, ModelManifest
+from core.store import Store
 
 
 class JobLog:
@@ -50,15 +50,6 @@ class JobLog:
     def save(self) -> None:
         self.jobs.write_log(self.name, "\n".join(self.lines) + "\n")
         self._saved_at = time.monotonic()
-
-
-def split_spec_url(spec_url: str) -> tuple[str, str]:
-    """``<root>/jobs/<name>/job.json`` → (root, name)."""
-    head, sep, tail = spec_url.rpartition("/jobs/")
-    name = tail.removesuffix("/job.json")
-    if not sep or not tail.endswith("/job.json") or "/" in name:
-        raise SkiffError(f"{spec_url!r} is not a job spec URL (<store>/jobs/<name>/job.json)")
-    return head, name
 
 
 def read_channel(url: str, store: Store) -> pd.DataFrame:
@@ -132,33 +123,32 @@ class JobRunner:
             model_url = self.store.upload_file(
                 model_path, self.jobs.output_key(spec.name, model.model_file)
             )
-        metadata = {
-            "model_file": model.model_file,
-            "model_url": model_url,
-            "sha256": digest,
-            "predictor": model.predictor,
-            "label": spec.label,
-            "features": spec.features,
-            "feature_schema": spec.feature_schema,
-            "metrics": model.metrics,
-            "history": model.history,
-            "info": model.info,
-            "algorithm": spec.algorithm,
-            "hyperparameters": hyperparameters,
-            "job_name": spec.name,
-            "dataset_id": spec.dataset_id,
-            "provenance": provenance(),
-            "created_at": now(),
-        }
-        # The metadata is the model's manifest: written last, so readers trust what it names.
-        self.store.write_json(self.jobs.output_key(spec.name, MODEL_METADATA), metadata)
+        manifest = ModelManifest(
+            model_file=model.model_file,
+            model_url=model_url,
+            sha256=digest,
+            predictor=model.predictor,
+            label=spec.label,
+            features=spec.features,
+            feature_schema=spec.feature_schema,
+            metrics=model.metrics,
+            history=model.history,
+            info=model.info,
+            algorithm=spec.algorithm,
+            hyperparameters=hyperparameters,
+            job_name=spec.name,
+            dataset_id=spec.dataset_id,
+            provenance=provenance(),
+        )
+        # The manifest is written last, so readers trust what it names.
+        self.jobs.publish(self.jobs.output_key(spec.name, MANIFEST_FILE), manifest)
         self.move(
             Status.COMPLETED,
             Secondary.COMPLETED,
             json.dumps(model.metrics),
             metrics=model.metrics,
             model_url=model_url,
-            info={"provenance": metadata["provenance"], **model.info},
+            info={"provenance": manifest.provenance, **model.info},
         )
 
     def _train_here(

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from algorithms.errors import SchemaError
+from core.errors import SchemaError
 
 
 class RawColumn(BaseModel):

@@ -13,9 +13,9 @@ import xgboost as xgb
 from xgboost.core import _LIB, _check_call, c_bst_ulong, make_jcargs
 
 from algorithms.base import Log, TrainedModel, TrainingContext, TrainingData
-from algorithms.errors import AlgorithmError, SchemaError
-from algorithms.metrics import classification_metrics
+from algorithms.classification_metrics import classification_metrics
 from algorithms.xgboost_params import validate_hyperparameters
+from core.errors import AlgorithmError, SchemaError
 
 MODEL_FILE = "model.ubj"
 

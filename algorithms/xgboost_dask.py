@@ -11,8 +11,8 @@ import xgboost as xgb
 from xgboost import dask as dxgb
 
 from algorithms.base import TrainedModel, TrainingContext, TrainingData
-from algorithms.errors import AlgorithmError
 from algorithms.xgboost import MODEL_FILE, booster_params
+from core.errors import AlgorithmError
 
 
 def _early_stopping(hp: dict[str, Any]) -> list[xgb.callback.TrainingCallback] | None:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from algorithms.errors import HyperparameterError
+from core.errors import HyperparameterError
 
 
 class XGBoostHyperparameters(BaseModel):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Self
 
-from algorithms.jobs import JobStatus, JobStore, TrainingJob
-from algorithms.registry import resolve_algorithm
-from algorithms.store import Store
+from algorithms.catalog import resolve_algorithm
+from core.records.jobs import JobStatus, JobStore, TrainingJob
+from core.store import Store
 
 
 class TrainingBackend(ABC):

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import sys
 from typing import Any, ClassVar
 
-from algorithms.errors import AlgorithmError
-from algorithms.jobs import TrainingJob
-from algorithms.registry import load_object
-from backends.errors import BackendError
 from backends.local import LocalBackend
+from core.errors import BackendError
+from core.plugins import load_object
+from core.processes import import_path
+from core.records.jobs import TrainingJob
 
 logger = logging.getLogger(__name__)
 WORKER_PRELOAD = "algorithms.dask_worker_preload"
@@ -116,10 +114,7 @@ class DaskBackend(LocalBackend):
 
     def _create_cluster(self) -> Any:
         if self.cluster_class:
-            try:
-                cls = load_object(self.cluster_class)
-            except AlgorithmError as exc:
-                raise BackendError(f"cluster_class: {exc}") from exc
+            cls = load_object(self.cluster_class, BackendError)
             logger.info("creating %s(%s)", self.cluster_class, self.cluster_kwargs)
             return cls(**self.cluster_kwargs)
         from distributed import LocalCluster
@@ -130,7 +125,6 @@ class DaskBackend(LocalBackend):
         )
         # Workers are processes of their own: give them our import path, so code importable
         # here (bring-your-own algorithms) is importable there.
-        path = os.pathsep.join(p for p in sys.path if p)
         memory = parse_memory_limit("auto", 1, self.workers, logger=logger)  # LocalCluster's
         return LocalCluster(
             n_workers=0,
@@ -140,7 +134,7 @@ class DaskBackend(LocalBackend):
             dashboard_address=":0",
             memory_limit=memory,
             preload=[WORKER_PRELOAD],
-            env={"PYTHONPATH": path},
+            env={"PYTHONPATH": import_path()},
         )
 
     def prepare(self, job: TrainingJob) -> TrainingJob:

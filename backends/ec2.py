@@ -29,21 +29,17 @@ from typing import Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from algorithms.jobs import JobStatus, JobStore, Secondary, Status, TrainingJob
 from backends.base import TrainingBackend
 from backends.ec2_fleet import Fleet, describe_error, ec2_client
 from backends.ec2_options import Ec2Settings, config_file, resolve_settings
 from backends.ec2_userdata import GRACE_SECONDS, Role, user_data
-from backends.errors import BackendError
+from core.errors import BackendError, Interrupted
+from core.records.jobs import JobStatus, JobStore, Secondary, Status, TrainingJob
 
 logger = logging.getLogger(__name__)
 
 RUNNING = ("pending", "running")
 End = tuple[Status, Secondary, str]
-
-
-class Interrupted(BaseException):
-    """SIGTERM arrived where nothing else turns it into an exception."""
 
 
 class SignalGuard:

@@ -22,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from backends.ec2_options import Ec2Settings
-from backends.errors import BackendError
+from core.errors import BackendError
 
 logger = logging.getLogger(__name__)
 

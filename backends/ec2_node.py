@@ -29,11 +29,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-from algorithms.errors import SkiffError
-from algorithms.jobs import JobStatus, JobStore, Secondary, Status, now
-from algorithms.run import JobRunner, split_spec_url
-from algorithms.store import Store
-from backends.local import end_process
+from algorithms.run import JobRunner
+from core.clock import now
+from core.errors import SkiffError
+from core.processes import end_process
+from core.records.jobs import JobStatus, JobStore, Secondary, Status, split_spec_url
+from core.store import Store
 
 METADATA = "http://169.254.169.254/latest"
 

@@ -20,7 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from backends.errors import BackendError
+from core.errors import BackendError
 
 CONFIG_FILE = Path("~/.config/skiff/ec2.toml").expanduser()
 

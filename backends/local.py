@@ -5,15 +5,15 @@ from __future__ import annotations
 import collections
 import contextvars
 import logging
-import os
 import subprocess
 import sys
 import threading
 import time
 from typing import ClassVar
 
-from algorithms.jobs import JobStatus, JobStore, Secondary, Status, TrainingJob
 from backends.base import TrainingBackend
+from core.processes import child_env, end_process
+from core.records.jobs import JobStatus, JobStore, Secondary, Status, TrainingJob
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +41,13 @@ class LocalBackend(TrainingBackend):
         return job.model_copy(update={"resources": resources})
 
     def execute(self, job: TrainingJob, jobs: JobStore) -> JobStatus:
-        env = os.environ | {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         started = time.monotonic()
         proc = subprocess.Popen(
             [sys.executable, "-m", "algorithms.run", jobs.spec_url(job.name)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=env,
+            env=child_env(),
             text=True,
         )
         tail: collections.deque[str] = collections.deque(maxlen=20)
@@ -111,15 +110,3 @@ def _relay(proc: subprocess.Popen, name: str, tail: collections.deque[str]) -> N
             line = line.rstrip()
             tail.append(line)
             logger.info("[%s] %s", name, line)
-
-
-def end_process(proc: subprocess.Popen, grace: float = 5.0) -> None:
-    """SIGTERM, then SIGKILL after ``grace`` seconds."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()

@@ -28,7 +28,7 @@ DEFAULT_SOURCE = ROOT.parent / "shared/data/bank-additional.zip"
 
 def plain(source: str, store_url: str, endpoint: str = "bench") -> dict:
     """Every step of the flow as plain function calls: what orchestration is measured against."""
-    from algorithms.store import Store
+    from core.store import Store
     from flows import bank, data, datasets, deployment, evaluation, registration, training
     from flows.config import PipelineConfig
 
@@ -60,7 +60,7 @@ def deploy_timings(source: str, store_url: str) -> dict:
     """Deploy → first successful invocation: a new endpoint, then an update in place."""
     import httpx
 
-    from algorithms.store import Store
+    from core.store import Store
     from flows import deployment, registration, training
     from flows.config import PipelineConfig
     from flows.datasets import find_dataset

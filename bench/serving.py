@@ -40,10 +40,10 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from algorithms.jobs import JobStore, TrainingJob  # noqa: E402
-from algorithms.store import Store  # noqa: E402
 from backends.local import LocalBackend  # noqa: E402
 from bench.synthetic import bank_shaped  # noqa: E402
+from core.records.jobs import JobStore, TrainingJob  # noqa: E402
+from core.store import Store  # noqa: E402
 from flows.deployment import delete, deploy  # noqa: E402
 from flows.registration import register  # noqa: E402
 from serving.options import ServerOptions  # noqa: E402

@@ -23,9 +23,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from algorithms.store import Store  # noqa: E402
 from bench.serving import LUA, parse_wrk, train  # noqa: E402
 from bench.synthetic import bank_shaped  # noqa: E402
+from core.store import Store  # noqa: E402
 from flows.deployment import delete, deploy  # noqa: E402
 from serving import local  # noqa: E402
 from serving.updates import Alarms, UpdatePolicy  # noqa: E402

@@ -59,9 +59,9 @@ def tree_rss_kib(root: int) -> int:
 
 def one(config: str, store_url: str, channels: dict[str, str]) -> dict:
     """Run one configuration in this process; measure the whole tree."""
-    from algorithms.jobs import TrainingJob
-    from algorithms.store import Store
     from backends import get_backend
+    from core.records.jobs import TrainingJob
+    from core.store import Store
 
     backend_name, options = CONFIGS[config]
     store = Store(store_url)

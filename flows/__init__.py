@@ -10,7 +10,7 @@ _PREFECT_DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
-    "PREFECT_LOGGING_EXTRA_LOGGERS": "flows,backends,algorithms,serving",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "flows,backends,algorithms,serving,core",
     # Our loggers also run outside flow runs (the skiff command, libraries): no warning then.
     "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
 }

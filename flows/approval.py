@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from algorithms.store import Store
-from flows.errors import PipelineError
+from core.errors import PipelineError
+from core.store import Store
 
 DEPLOY_MODEL = "deploy-model/deploy-model"
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from algorithms.errors import SchemaError
 from algorithms.schema import FeatureSchema, Indicator, RawColumn, check_columns, check_levels
+from core.errors import SchemaError
 
 CSV_MEMBER = "bank-additional-full.csv"
 LABEL = "y"

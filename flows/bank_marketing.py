@@ -18,8 +18,9 @@ from prefect import flow, get_run_logger, tags
 from prefect.client.orchestration import get_client
 from prefect.runtime import flow_run
 
-from algorithms.errors import SkiffError
-from algorithms.store import Store
+from core.errors import PipelineError, SkiffError
+from core.records.registry import Approval, ModelVersion
+from core.store import Store
 from flows import bank, datasets, deployment, report, steps
 from flows.caching import T, cached, code_version, result_storage
 from flows.config import (
@@ -29,9 +30,7 @@ from flows.config import (
     flow_docstring,
     flow_signature,
 )
-from flows.errors import PipelineError
 from flows.training import TrainingRequest, job_name
-from serving.registry import Approval, ModelVersion
 
 TEST_METRICS = ("auc", "error_rate", "precision", "recall")
 
@@ -45,7 +44,7 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
     Raises:
         PipelineError: training did not complete (its ``summary`` says how far the run got).
     """
-    for package in ("flows", "backends", "algorithms", "serving"):  # their INFO lines: progress
+    for package in ("flows", "backends", "algorithms", "serving", "core"):  # their INFO lines: progress
         logging.getLogger(package).setLevel(logging.INFO)
     store = Store(config.store)
     store.ensure_layout()

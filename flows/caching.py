@@ -19,10 +19,10 @@ from prefect.context import TaskRunContext
 from prefect.filesystems import RemoteFileSystem, WritableFileSystem
 from prefect.tasks import Task
 
-from algorithms.provenance import skiff_release
-from algorithms.store import Store
+from core.provenance import skiff_release
+from core.store import Store
 
-PACKAGES = ("algorithms", "backends", "flows", "serving")
+PACKAGES = ("core", "algorithms", "backends", "flows", "serving")
 CACHE_FOLDER = "cache"
 _ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,16 +22,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from algorithms.errors import SkiffError
-from algorithms.jobs import JobStore
-from algorithms.store import DEFAULT_STORE, Store
+from core.errors import ServingError, SkiffError
+from core.records.endpoints import EndpointStore
+from core.records.jobs import JobStore
+from core.records.registry import Approval, ModelRegistry
+from core.runtime import endpoint_folder
+from core.store import DEFAULT_STORE, Store
 from flows.config import add_config_arguments
 from serving import local, updates
 from serving.client import EndpointClient
-from serving.endpoint import EndpointStore
-from serving.errors import ServingError
 from serving.options import ServerOptions
-from serving.registry import Approval, ModelRegistry
 from serving.updates import UpdatePolicy
 
 DEFAULT_GROUP = "bank-marketing"
@@ -247,9 +247,7 @@ def endpoints_delete(store: Store, args: argparse.Namespace) -> None:
 
 
 def endpoints_logs(store: Store, args: argparse.Namespace) -> None:
-    from serving.endpoint import runtime_dir
-
-    path = runtime_dir(store, args.name) / "server.log"
+    path = endpoint_folder(store.root, args.name) / "server.log"
     if not path.exists():
         raise ServingError(f"no server log for endpoint {args.name!r} on this machine")
     print(path.read_text(errors="replace"), end="")

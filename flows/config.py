@@ -16,10 +16,10 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from algorithms.errors import SkiffError
-from algorithms.store import DEFAULT_STORE
 from algorithms.xgboost_params import XGBoostHyperparameters, describe_range
 from backends.ec2_options import Ec2Options
+from core.errors import SkiffError
+from core.store import DEFAULT_STORE
 from flows.data import UCI_URL
 from serving.options import ServerOptions
 from serving.updates import UpdatePolicy

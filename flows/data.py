@@ -13,9 +13,8 @@ from pathlib import PurePosixPath
 
 import fsspec
 
-from algorithms.errors import AlreadyExistsError
-from algorithms.store import Store
-from flows.errors import ArchiveError, DownloadError
+from core.errors import AlreadyExistsError, ArchiveError, DownloadError
+from core.store import Store
 
 logger = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel
 
-from algorithms.errors import AlreadyExistsError
-from algorithms.jobs import now
 from algorithms.schema import FeatureSchema
-from algorithms.store import Store
+from core.clock import now
+from core.errors import AlreadyExistsError
+from core.store import Store
 
 SplitMethod = Literal["random", "time"]
 SPLITS = ("train", "validation", "test")

@@ -11,8 +11,8 @@ import sys
 
 from prefect import flow
 
-from algorithms.errors import SkiffError
-from algorithms.store import DEFAULT_STORE, Store
+from core.errors import SkiffError
+from core.store import DEFAULT_STORE, Store
 from flows import steps
 from flows.config import add_config_arguments, config_from_arguments
 from serving.options import ServerOptions

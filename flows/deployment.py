@@ -5,17 +5,13 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 
-from algorithms.store import Store
-from flows.errors import PipelineError
+from core.errors import NotApproved
+from core.records.endpoints import EndpointConfig, EndpointStore, Variant
+from core.records.registry import Approval, ModelRegistry
+from core.store import Store
 from serving import local
-from serving.endpoint import EndpointConfig, EndpointStore, Variant
 from serving.options import ServerOptions
-from serving.registry import Approval, ModelRegistry
 from serving.updates import BlueGreen, UpdatePolicy
-
-
-class NotApproved(PipelineError):
-    """Only approved versions are deployed."""
 
 
 @dataclass(frozen=True)

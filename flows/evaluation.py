@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from algorithms.metrics import classification_metrics
-from algorithms.store import Store
+from algorithms.classification_metrics import classification_metrics
+from core.errors import ServingError
+from core.store import Store
 from flows.datasets import Dataset
 from serving import local
 from serving.client import EndpointClient
-from serving.errors import ServingError
 from serving.local import RunningEndpoint
 
 logger = logging.getLogger(__name__)

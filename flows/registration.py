@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from algorithms.jobs import JobStore, Status
-from algorithms.run import MODEL_METADATA
-from algorithms.store import Store
-from flows.errors import PipelineError
-from serving.registry import Approval, ModelRegistry, ModelVersion
+from core.errors import PipelineError
+from core.records.jobs import JobStore, Status
+from core.records.manifest import MANIFEST_FILE, ModelManifest
+from core.records.registry import Approval, ModelRegistry, ModelVersion
+from core.store import Store
 
 
 def initial_approval(metrics: dict[str, float], threshold: float | None) -> Approval:
@@ -31,7 +31,7 @@ def register(store: Store, group: str, job: str, threshold: float | None) -> Mod
             + (f": {status.failure_reason}" if status.failure_reason else "")
             + "; there is no model to register"
         )
-    key = jobs.output_key(job, MODEL_METADATA)
-    metadata = store.read_json(key)
-    approval = initial_approval(metadata["metrics"], threshold)
-    return ModelRegistry(store).register(group, metadata, store.url(key), approval)
+    key = jobs.output_key(job, MANIFEST_FILE)
+    manifest = jobs.read(key, ModelManifest)
+    approval = initial_approval(manifest.metrics, threshold)
+    return ModelRegistry(store).register(group, manifest, store.url(key), approval)

@@ -16,11 +16,11 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 
-from algorithms.jobs import JobStore
-from algorithms.run import MODEL_METADATA
-from algorithms.store import Store
+from core.records.jobs import JobStore
+from core.records.manifest import MANIFEST_FILE, ModelManifest
+from core.records.registry import ModelRegistry, ModelVersion
+from core.store import Store
 from flows.datasets import Dataset
-from serving.registry import ModelRegistry, ModelVersion
 
 SPARK = "▁▂▃▄▅▆▇█"
 CURVE_ROWS = 10
@@ -198,9 +198,10 @@ def publish(
     """Create the run's artifacts: report, metrics table, and links to model and endpoint."""
     registry = ModelRegistry(store)
     previous = previous_version(registry, version)
-    metadata = store.read_json(JobStore.output_key(version.job_name, MODEL_METADATA))
+    jobs = JobStore(store)
+    manifest = jobs.read(jobs.output_key(version.job_name, MANIFEST_FILE), ModelManifest)
     key = artifact_key(version.group)
-    history = metadata.get("history", {})
+    history = manifest.history
     create_markdown_artifact(
         key=f"{key}-report",
         markdown=report_markdown(summary, dataset, version, previous, history, code_version),

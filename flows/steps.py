@@ -14,12 +14,12 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from algorithms.jobs import JobStatus
 from algorithms.schema import FeatureSchema
-from algorithms.store import Store
+from core.records.jobs import JobStatus
+from core.records.registry import ModelVersion
+from core.store import Store
 from flows import bank, data, datasets, deployment, evaluation, registration, training
 from serving.options import ServerOptions
-from serving.registry import ModelVersion
 from serving.updates import UpdatePolicy
 
 _step = task(cache_policy=NO_CACHE)

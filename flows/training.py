@@ -8,12 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from algorithms.jobs import JobStatus, JobStore, Status, TrainingJob
-from algorithms.store import Store
 from backends import get_backend
+from core.errors import TrainingFailed
+from core.records.jobs import JobStatus, JobStore, Status, TrainingJob
+from core.store import Store
 from flows.config import PipelineConfig
 from flows.datasets import Dataset
-from flows.errors import PipelineError
 
 
 class TrainingRequest(BaseModel):
@@ -42,10 +42,6 @@ class TrainingRequest(BaseModel):
             model_group=config.model_group,
             job_name=config.job_name,
         )
-
-
-class TrainingFailed(PipelineError):
-    """The job ended without a model; ``summary`` holds its name, status and metrics."""
 
 
 def job_name(group: str) -> str:

@@ -27,13 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from algorithms.provenance import skiff_release
-from algorithms.store import Store
-from serving import metrics, v2
-from serving.batching import Batcher
-from serving.deadlines import Deadlines
-from serving.endpoint import EndpointConfig, EndpointStore, Variant
-from serving.errors import (
+from core.errors import (
     BadRequest,
     EndpointNotFound,
     PayloadTooLarge,
@@ -41,6 +35,13 @@ from serving.errors import (
     ServiceUnavailable,
     ServingError,
 )
+from core.provenance import skiff_release
+from core.records.endpoints import EndpointConfig, EndpointStore, Variant
+from core.store import Store
+from serving import metrics, v2
+from serving.batching import Batcher
+from serving.deadlines import Deadlines
+from serving.http_status import http_status
 from serving.models import LoadedModel, load_model
 from serving.options import ServerOptions
 from serving.parsing import CSV_TYPES, media_type, parse_csv, parse_json
@@ -165,7 +166,7 @@ ErrorShape = Callable[[Exception], Response]
 
 
 def _status(exc: Exception) -> int:
-    status = exc.status_code if isinstance(exc, ServingError) else 500
+    status = http_status(exc)
     if status >= 500:
         logger.exception("request failed")
     return status

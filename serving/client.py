@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import httpx
 import numpy as np
 
-from serving.errors import ServingError
+from core.errors import ServingError
 
 
 def rows_to_csv(rows: np.ndarray) -> bytes:

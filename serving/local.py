@@ -9,8 +9,6 @@ store.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import ssl
 import subprocess
 import sys
@@ -21,9 +19,11 @@ from typing import Any
 
 import httpx
 
-from algorithms.store import Store
-from serving.endpoint import EndpointStore, runtime_dir, runtime_root
-from serving.errors import ServingError
+from core.errors import ServingError
+from core.processes import alive, child_env, end_process
+from core.records.endpoints import EndpointStore
+from core.runtime import endpoint_folder, endpoint_folders
+from core.store import Store
 from serving.options import ServerOptions
 
 
@@ -44,30 +44,14 @@ class RunningEndpoint:
         return {"headers": headers, "verify": verify}
 
 
-def _alive(pid: int) -> bool:
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)  # reap it if it is our own exited child
-        if done:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def running(store: Store, name: str) -> RunningEndpoint | None:
     """The server of endpoint ``name`` if one runs on this machine."""
-    folder = runtime_dir(store, name)
+    folder = endpoint_folder(store.root, name)
     try:
         state = json.loads((folder / "state.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    if not _alive(state["pid"]):
+    if not alive(state["pid"]):
         return None
     token_file = state.get("auth_token_file")
     token = ServerOptions(auth_token_file=token_file).token() if token_file else None
@@ -83,9 +67,7 @@ def running(store: Store, name: str) -> RunningEndpoint | None:
 
 
 def running_all(store: Store) -> list[RunningEndpoint]:
-    store_id = runtime_dir(store, "x").name.rsplit("-", 1)[1]
-    names = {p.name.rsplit("-", 1)[0] for p in (runtime_root() / "endpoints").glob(f"*-{store_id}")}
-    found = (running(store, n) for n in sorted(names))
+    found = (running(store, name) for name in endpoint_folders(store.root))
     return [r for r in found if r is not None]
 
 
@@ -107,11 +89,10 @@ def start(
     EndpointStore(store).current(name)  # must exist: start brings back a stored endpoint
     if (existing := running(store, name)) is not None:
         return existing
-    folder = runtime_dir(store, name)
+    folder = endpoint_folder(store.root, name)
     folder.mkdir(parents=True, exist_ok=True)
     log_path, state_path = folder / "server.log", folder / "state.json"
     state_path.unlink(missing_ok=True)
-    env = os.environ | {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [
@@ -136,7 +117,7 @@ def start(
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=env,
+            env=child_env(),
             start_new_session=True,
         )
     deadline = time.monotonic() + timeout
@@ -184,14 +165,8 @@ def stop(store: Store, name: str, timeout: float = 20.0) -> bool:
     endpoint = running(store, name)
     if endpoint is None:
         return False
-    os.kill(endpoint.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _alive(endpoint.pid):
-        if time.monotonic() > deadline:
-            os.kill(endpoint.pid, signal.SIGKILL)
-            deadline = time.monotonic() + 5
-        time.sleep(0.05)
-    (runtime_dir(store, name) / "state.json").unlink(missing_ok=True)
+    end_process(endpoint.pid, grace=timeout)
+    (endpoint_folder(store.root, name) / "state.json").unlink(missing_ok=True)
     return True
 
 

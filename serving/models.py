@@ -9,12 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from algorithms.errors import SkiffError
-from algorithms.registry import resolve_predictor
+from algorithms.catalog import resolve_predictor
 from algorithms.schema import FeatureSchema
-from algorithms.store import Store
-from serving.errors import BadRequest, ModelLoadError
-from serving.registry import ModelRegistry, ModelVersion
+from core.errors import BadRequest, ModelLoadError, SkiffError
+from core.records.registry import ModelRegistry, ModelVersion
+from core.store import Store
 
 
 @dataclass

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, model_validator
 
-from serving.errors import ServingError
+from core.errors import ServingError
 
 
 class ServerOptions(BaseModel):

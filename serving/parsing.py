@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from algorithms.errors import SchemaError
 from algorithms.schema import FeatureSchema
-from serving.errors import BadRequest, UnsupportedMediaType
+from core.errors import BadRequest, SchemaError, UnsupportedMediaType
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 SMALL = 64  # below this many rows, plain Python parsing beats pandas' fixed cost

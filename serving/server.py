@@ -24,8 +24,8 @@ from pathlib import Path
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from algorithms.jobs import now
-from serving.errors import ServingError
+from core.clock import now
+from core.errors import ServingError
 from serving.options import ServerOptions
 
 # What each worker's app reads (workers are spawned processes: they get the environment).

@@ -18,9 +18,9 @@ from typing import Literal
 import httpx
 from pydantic import BaseModel, Field, model_validator
 
+from core.errors import ServingError, UpdateRolledBack
+from core.records.endpoints import EndpointConfig, EndpointStore, Variant
 from serving import local, metrics
-from serving.endpoint import EndpointConfig, EndpointStore, Variant
-from serving.errors import ServingError
 
 logger = logging.getLogger(__name__)
 Strategy = Literal["ALL_AT_ONCE", "CANARY", "LINEAR"]
@@ -65,12 +65,6 @@ class UpdatePolicy(BaseModel):
             steps = int(1 / self.linear_step - 1e-9)
             return [round(self.linear_step * (i + 1), 6) for i in range(steps)] + [1.0]
         return [1.0]
-
-
-class UpdateRolledBack(ServingError):
-    """The update was undone: an alarm tripped, or the new model could not be served."""
-
-    status_code = 409
 
 
 def with_share(blue: EndpointConfig, green: Variant, share: float, reason: str) -> EndpointConfig:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.errors import BadRequest, EndpointNotFound
+from core.errors import BadRequest, EndpointNotFound
 from serving.parsing import FLOAT32_MAX
 
 NUMERIC = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64",

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 import flows  # noqa: F401  (sets Prefect's defaults before anything imports prefect)
-from algorithms.store import Store
+from core.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCHIVE = Path(

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from algorithms.jobs import JobStore, TrainingJob
-from algorithms.store import Store
 from backends.local import LocalBackend
+from core.records.jobs import JobStore, TrainingJob
+from core.records.registry import ModelVersion
+from core.store import Store
 from flows.bank import CleanOptions, clean
 from flows.registration import register
-from serving.registry import ModelVersion
 
 
 def bank_channels(

@@ -14,13 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from algorithms.errors import AlgorithmError, HyperparameterError, JobError
-from algorithms.jobs import JobStore, Secondary, Status, TrainingJob
-from algorithms.registry import resolve_predictor
-from algorithms.store import Store
+from algorithms.catalog import resolve_predictor
 from backends import TrainingBackend, get_backend
-from backends.errors import BackendError
 from backends.local import LocalBackend
+from core.errors import AlgorithmError, BackendError, HyperparameterError, JobError
+from core.records.jobs import JobStore, Secondary, Status, TrainingJob
+from core.store import Store
 from tests.conftest import FEATURES, wait_for
 
 _names = itertools.count()

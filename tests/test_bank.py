@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from algorithms.errors import SchemaError
+from core.errors import SchemaError
 from flows.bank import ECONOMIC, CleanOptions, clean, feature_schema
 
 

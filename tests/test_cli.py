@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from algorithms.store import Store
 from backends.local import LocalBackend
+from core.store import Store
 from flows.cli import main
 from flows.registration import register
 from tests.test_backend_contract import make_job

@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from algorithms.jobs import JobStore, Secondary, Status
-from algorithms.registry import resolve_predictor
-from algorithms.store import Store
+from algorithms.catalog import resolve_predictor
 from backends import TrainingBackend
 from backends.dask import DaskBackend
-from backends.errors import BackendError
 from backends.local import LocalBackend
+from core.errors import BackendError
+from core.records.jobs import JobStore, Secondary, Status
+from core.store import Store
 from tests.conftest import (
     FEATURES,
     ROOT,
@@ -168,8 +168,8 @@ def _predict(store, status, frame: pd.DataFrame) -> np.ndarray:
 def test_workers_that_never_start_are_a_clear_error_within_the_timeout():
     from distributed import Client, LocalCluster
 
-    from algorithms.errors import JobError
     from algorithms.on_dask import wait_for_workers
+    from core.errors import JobError
 
     with (
         LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as cluster,
@@ -273,7 +273,7 @@ def test_flow_trains_on_dask(prefect_server, archive, tmp_path):
         until="train",
     )
     assert summary["job_status"] == "Completed" and summary["metrics"]["validation_auc"] > 0.78
-    from algorithms.store import Store
+    from core.store import Store
 
     jobs = JobStore(Store(str(tmp_path / "s")))
     assert jobs.spec(summary["job_name"]).resources["cluster"] == "LocalCluster 2×1"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from algorithms.store import Store
+from core.errors import ArchiveError, DownloadError
+from core.store import Store
 from flows.data import download, extract_member
-from flows.errors import ArchiveError, DownloadError
 from tests.conftest import free_port
 
 SHA = "e689f38cc6bd689f64f031e7a1fbe0849aabb7ad57544fc75068e30129bbd514"

@@ -18,14 +18,14 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from algorithms.jobs import JobStore, Secondary, Status
-from algorithms.store import Store
 from backends import get_backend
 from backends.ec2 import Ec2Backend
 from backends.ec2_fleet import JOB_ID_TAG, Fleet, find_instances, job_filter
 from backends.ec2_options import resolve_settings
 from backends.ec2_userdata import user_data
-from backends.errors import BackendError
+from core.errors import BackendError
+from core.records.jobs import JobStore, Secondary, Status
+from core.store import Store
 from flows.cli import main as skiff
 from tests.conftest import ROOT, wait_for, write_channels
 from tests.ec2_player import InstancePlayer

@@ -14,11 +14,11 @@ import httpx
 import pandas as pd
 import pytest
 
+from core.records.registry import Approval, ModelRegistry
 from flows.cli import main as cli
 from flows.deployment import delete, deploy
 from serving import local
 from serving.options import ServerOptions
-from serving.registry import Approval, ModelRegistry
 from tests.serving_fixtures import bank_store
 from tests.test_serving import csv_rows
 

@@ -10,12 +10,12 @@ from collections import Counter
 import httpx
 import pytest
 
+from core.records.endpoints import EndpointConfig, EndpointStore, Variant
+from core.records.registry import Approval, ModelRegistry
 from flows.cli import main as cli
 from flows.deployment import delete, deploy
 from serving import local, metrics
-from serving.endpoint import EndpointConfig, EndpointStore, Variant
 from serving.options import ServerOptions
-from serving.registry import Approval, ModelRegistry
 from serving.updates import Alarms, UpdatePolicy, UpdateRolledBack
 from tests.conftest import wait_for
 from tests.serving_fixtures import bank_store

@@ -12,12 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from algorithms.jobs import JobStore
-from algorithms.store import Store
+from core.records.endpoints import EndpointStore
+from core.records.jobs import JobStore
+from core.records.registry import Approval, ModelRegistry
+from core.store import Store
 from flows.bank_marketing import bank_marketing, main
 from flows.cli import main as cli
-from serving.endpoint import EndpointStore
-from serving.registry import Approval, ModelRegistry
 from tests.conftest import ROOT, task_states
 
 SHA = "e689f38cc6bd689f64f031e7a1fbe0849aabb7ad57544fc75068e30129bbd514"

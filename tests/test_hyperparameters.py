@@ -1,7 +1,7 @@
 import pytest
 
-from algorithms.errors import HyperparameterError
 from algorithms.xgboost import XGBoostAlgorithm
+from core.errors import HyperparameterError
 
 
 def validate(**values):

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from algorithms.jobs import JobStore, Secondary, Status
-from algorithms.store import Store
+from core.records.jobs import JobStore, Secondary, Status
+from core.store import Store
 from tests.conftest import ROOT, wait_for
 from tests.test_backend_contract import job_pid
 

@@ -25,11 +25,11 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun
 
-from algorithms.store import Store
+from core.records.endpoints import EndpointStore
+from core.records.registry import Approval, ModelRegistry
+from core.store import Store
 from flows.cli import main as cli
 from serving import local
-from serving.endpoint import EndpointStore
-from serving.registry import Approval, ModelRegistry
 from tests.conftest import ROOT, task_states, wait_for
 
 DEPLOYMENTS = ["local", "dask", "weekly-retrain", "deploy-model"]

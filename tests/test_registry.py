@@ -7,24 +7,25 @@ import multiprocessing
 
 import pytest
 
-from algorithms.store import Store
-from serving.errors import RegistryError, VersionNotFound
-from serving.registry import Approval, ModelRegistry
+from core.errors import RegistryError, VersionNotFound
+from core.records.manifest import ModelManifest
+from core.records.registry import Approval, ModelRegistry
+from core.store import Store
 
 GROUP = "bank-marketing"
 
 
-def fake_model(store: Store, job: str, content: bytes) -> tuple[dict, str]:
-    """A job output as the runner leaves it: the model, then its metadata."""
+def fake_model(store: Store, job: str, content: bytes) -> tuple[ModelManifest, str]:
+    """A job output as the runner leaves it: the model, then its manifest."""
     url = store.write_bytes(f"jobs/{job}/output/model.ubj", content)
-    meta = {
-        "model_url": url, "sha256": hashlib.sha256(content).hexdigest(), "predictor": "xgboost",
-        "algorithm": "xgboost", "hyperparameters": {"max_depth": 5},
-        "metrics": {"validation_auc": 0.8}, "dataset_id": "d1", "job_name": job,
-        "features": ["a", "b"], "feature_schema": {"columns": []}, "provenance": {"python": "3"},
-    }  # fmt: skip
-    meta_url = store.write_json(f"jobs/{job}/output/model.json", meta)
-    return meta, meta_url
+    manifest = ModelManifest(
+        model_file="model.ubj", model_url=url, sha256=hashlib.sha256(content).hexdigest(),
+        predictor="xgboost", label="y", algorithm="xgboost", hyperparameters={"max_depth": 5},
+        metrics={"validation_auc": 0.8}, dataset_id="d1", job_name=job, features=["a", "b"],
+        feature_schema={"columns": []}, provenance={"python": "3"},
+    )  # fmt: skip
+    manifest_url = store.write_json(f"jobs/{job}/output/model.json", manifest.model_dump())
+    return manifest, manifest_url
 
 
 def test_versions_count_up_and_keep_lineage(store):

@@ -13,12 +13,12 @@ import boto3
 import httpx
 import pytest
 
-from algorithms.errors import AlreadyExistsError, NotFoundError
-from algorithms.store import Store
+from core.errors import AlreadyExistsError, NotFoundError
+from core.records.endpoints import EndpointStore
+from core.records.registry import Approval, ModelRegistry
+from core.store import Store
 from flows.cli import main as cli
 from serving import local
-from serving.endpoint import EndpointStore
-from serving.registry import Approval, ModelRegistry
 from tests.conftest import ROOT, in_threads
 
 SHA = "e689f38cc6bd689f64f031e7a1fbe0849aabb7ad57544fc75068e30129bbd514"

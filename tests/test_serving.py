@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from algorithms.store import Store
-from flows.deployment import NotApproved, delete, deploy
+from core.errors import NotApproved, ServingError
+from core.records.endpoints import EndpointConfig, EndpointStore, Variant
+from core.store import Store
+from flows.deployment import delete, deploy
 from serving import local
-from serving.endpoint import EndpointConfig, EndpointStore, Variant
-from serving.errors import ServingError
 from tests.conftest import wait_for
 from tests.serving_fixtures import bank_channels, raw_records, train_and_register
 

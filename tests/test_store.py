@@ -3,8 +3,8 @@ import threading
 
 import pytest
 
-from algorithms.errors import AlreadyExistsError, NotFoundError, StoreError
-from algorithms.store import LAYOUT_FILE, Store
+from core.errors import AlreadyExistsError, NotFoundError, StoreError
+from core.store import LAYOUT_FILE, Store
 from tests.conftest import in_threads
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from algorithms.errors import SchemaError
 from algorithms.xgboost import XGBoostPredictor
+from core.errors import SchemaError
 
 
 @pytest.fixture(scope="module", params=["binary:logistic", "multi:softprob"])

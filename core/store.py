@@ -16,14 +16,13 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from algorithms.errors import AlreadyExistsError, NotFoundError, StoreError
+from core.errors import AlreadyExistsError, NotFoundError, StoreError
 
 DEFAULT_STORE = "./.skiff"
 LAYOUT_FILE = "skiff-store.json"
@@ -195,12 +194,3 @@ class _TempFile:
 
 def _json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode()
-
-
-def iter_json(store: Store, keys: list[str]) -> Iterator[Any]:
-    """Read several JSON objects, skipping those that vanished meanwhile."""
-    for key in keys:
-        try:
-            yield store.read_json(key)
-        except NotFoundError:
-            continue

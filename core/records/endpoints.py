@@ -2,53 +2,37 @@
 
 Layout under the store root::
 
-    endpoints/<name>/configs/<n>.json   every config ever applied, created exclusively (history)
+    endpoints/<name>/configs/<n>.json   every config ever applied, claimed in turn (history)
     endpoints/<name>/config.json        the current one, written whole (what servers poll)
 
-An update claims the next config number by exclusive creation, then publishes it as current.
-Updates of one endpoint from this machine are serialised by a lock file outside the store, and
-the exclusive claim makes a concurrent update from elsewhere fail and retry rather than
-interleave.
+An update claims the next config number, then publishes it as current. Updates of one
+endpoint from this machine are serialised by a lock file in the runtime folder, and the
+exclusive claim makes a concurrent update from elsewhere build again on what it finds rather
+than interleave.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import os
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from pydantic import BaseModel, Field, field_validator
 
-from algorithms.errors import AlreadyExistsError, NotFoundError
-from algorithms.jobs import now
-from algorithms.store import Store
-from serving.errors import EndpointNotFound, ServingError
-
-NAME = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,62}$")  # SageMaker's rule: no path tricks
-
-
-def check_name(name: str, what: str = "endpoint") -> str:
-    if not NAME.match(name):
-        raise ServingError(f"{what} name {name!r} must be 1-63 letters, digits or hyphens")
-    return name
+from core.clock import now
+from core.errors import EndpointNotFound, NotFoundError, ServingError
+from core.names import VariantName, check_name
+from core.records.base import Records
+from core.runtime import endpoint_folder
 
 
 class Variant(BaseModel):
     """A production variant: one registered model version and its share of traffic."""
 
-    name: str
+    name: VariantName
     model_group: str
     model_version: int = Field(ge=1)
     weight: float = Field(1.0, ge=0)
-
-    @field_validator("name")
-    @classmethod
-    def _valid(cls, name: str) -> str:
-        return check_name(name, "variant")
 
 
 class EndpointConfig(BaseModel):
@@ -72,36 +56,21 @@ class EndpointConfig(BaseModel):
         return variants
 
 
-def runtime_root() -> Path:
-    """Machine-local state (pids, ports, logs, locks): never in the store."""
-    default = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local/state")) / "skiff"
-    return Path(os.environ.get("SKIFF_RUNTIME", default))
-
-
-def runtime_dir(store: Store, endpoint: str) -> Path:
-    """This machine's folder for one endpoint of one store."""
-    store_id = hashlib.sha256(store.root.encode()).hexdigest()[:10]
-    return runtime_root() / "endpoints" / f"{check_name(endpoint)}-{store_id}"
-
-
-class EndpointStore:
+class EndpointStore(Records):
     """Reads and updates endpoint configs in a store."""
-
-    def __init__(self, store: Store):
-        self.store = store
 
     @staticmethod
     def _key(name: str, file: str) -> str:
-        return f"endpoints/{check_name(name)}/{file}"
+        return f"endpoints/{check_name(name, 'endpoint', ServingError)}/{file}"
 
     def names(self) -> list[str]:
-        return [n for n in self.store.list("endpoints") if self.exists(n)]
+        return self.names_under("endpoints", "config.json")
 
     def exists(self, name: str) -> bool:
         return self.store.exists(self._key(name, "config.json"))
 
     def current(self, name: str) -> EndpointConfig:
-        return EndpointConfig.model_validate_json(self.current_bytes(name))
+        return self.parse(self._key(name, "config.json"), self.current_bytes(name), EndpointConfig)
 
     def current_bytes(self, name: str) -> bytes:
         """The current config as stored (servers poll this and compare bytes)."""
@@ -112,14 +81,8 @@ class EndpointStore:
             raise EndpointNotFound(f"no endpoint named {name!r} (endpoints: {known})") from None
 
     def history(self, name: str) -> list[EndpointConfig]:
-        files = self.store.list(self._key(name, "configs"))
-        numbers = sorted(int(n[:-5]) for n in files if n[:-5].isdigit())
-        return [
-            EndpointConfig.model_validate(
-                self.store.read_json(self._key(name, f"configs/{n}.json"))
-            )
-            for n in numbers
-        ]
+        folder = self._key(name, "configs")
+        return [self.read(self.numbered(folder, n), EndpointConfig) for n in self.numbers(folder)]
 
     def update(
         self, name: str, change: Callable[[EndpointConfig | None], EndpointConfig]
@@ -128,22 +91,17 @@ class EndpointStore:
 
         The read-change-publish runs under the endpoint's lock, so updates never interleave.
         """
+
+        def build(number: int) -> EndpointConfig:
+            current = self.current(name) if self.exists(name) else None
+            return change(current).model_copy(
+                update={"endpoint": name, "number": number, "created_at": now()}
+            )
+
         with self.lock(name):
-            while True:
-                current = self.current(name) if self.exists(name) else None
-                new = change(current)
-                last = max((c.number for c in self.history(name)), default=0)
-                new = new.model_copy(
-                    update={"endpoint": name, "number": last + 1, "created_at": now()}
-                )
-                try:
-                    self.store.create_json_exclusive(
-                        self._key(name, f"configs/{new.number}.json"), new.model_dump(mode="json")
-                    )
-                except AlreadyExistsError:
-                    continue  # updated from elsewhere meanwhile: read again and redo the change
-                self.store.write_json(self._key(name, "config.json"), new.model_dump(mode="json"))
-                return new
+            new = self.claim_next(self._key(name, "configs"), build)
+            self.publish(self._key(name, "config.json"), new)
+            return new
 
     def delete(self, name: str) -> None:
         """Retire the endpoint: its history stays, it has no current config any more."""
@@ -153,7 +111,7 @@ class EndpointStore:
 
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
-        folder = runtime_dir(self.store, name)
+        folder = endpoint_folder(self.store.root, name)
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "update.lock", "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)

@@ -2,7 +2,7 @@
 
 Layout under the store root::
 
-    registry/<group>/<version>/version.json    the version, created exclusively and whole
+    registry/<group>/<version>/version.json    the version, claimed whole (never changes)
     registry/<group>/<version>/approval.json   its approval status and the history of changes
 
 A version exists once its ``version.json`` does. It is claimed with one exclusive create of a
@@ -13,19 +13,19 @@ half version. Approval changes live in their own object because the version neve
 from __future__ import annotations
 
 import hashlib
-import re
 from enum import StrEnum
 from typing import Any
 
 import fsspec
 from pydantic import BaseModel, Field
 
-from algorithms.errors import AlreadyExistsError, NotFoundError
-from algorithms.jobs import now
-from algorithms.store import Store
-from serving.errors import RegistryError, VersionNotFound
+from core.clock import now
+from core.errors import NotFoundError, RegistryError, VersionNotFound
+from core.names import check_name
+from core.records.base import Records
+from core.records.manifest import ModelManifest
 
-GROUP_NAME = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,62}$")
+APPROVAL_FIELDS = {"approval_status", "approval_history"}  # in approval.json, not version.json
 
 
 class Approval(StrEnum):
@@ -41,6 +41,13 @@ class ApprovalChange(BaseModel):
     reason: str = ""
 
 
+class ApprovalRecord(BaseModel):
+    """``approval.json``: the current status and every change that led to it."""
+
+    status: Approval
+    history: list[ApprovalChange]
+
+
 class ModelVersion(BaseModel):
     """A registered model version (SageMaker's model package)."""
 
@@ -49,7 +56,7 @@ class ModelVersion(BaseModel):
     artifact_url: str
     artifact_sha256: str
     metadata_url: str
-    predictor: str = "xgboost"
+    predictor: str
     algorithm: str
     hyperparameters: dict[str, Any]
     metrics: dict[str, float]
@@ -63,11 +70,12 @@ class ModelVersion(BaseModel):
     approval_history: list[ApprovalChange] = Field(default_factory=list)
 
 
-class ModelRegistry:
-    """Registers, lists and approves model versions in a store."""
+# A crash between a version's two writes leaves no approval.json: the safe default.
+REGISTERED = ApprovalChange(status=Approval.PENDING, by="skiff", reason="registered")
 
-    def __init__(self, store: Store):
-        self.store = store
+
+class ModelRegistry(Records):
+    """Registers, lists and approves model versions in a store."""
 
     @staticmethod
     def _key(group: str, version: int | None = None, file: str = "") -> str:
@@ -79,19 +87,18 @@ class ModelRegistry:
 
     def versions(self, group: str) -> list[int]:
         """The version numbers of ``group`` that exist (whose version.json is present), sorted."""
-        numbers = sorted(int(n) for n in self.store.list(self._key(group)) if n.isdigit())
-        return [n for n in numbers if self.store.exists(self._key(group, n, "version.json"))]
+        return self.numbers(self._key(group), "version.json")
 
     def get(self, group: str, version: int) -> ModelVersion:
         try:
-            data = self.store.read_json(self._key(group, version, "version.json"))
+            stored = self.read(self._key(group, version, "version.json"), ModelVersion)
         except NotFoundError:
             known = ", ".join(map(str, self.versions(group))) or "none"
             raise VersionNotFound(
                 f"model group {group!r} has no version {version} (versions: {known})"
             ) from None
         history = self._approvals(group, version)
-        return ModelVersion.model_validate(data).model_copy(
+        return stored.model_copy(
             update={"approval_status": history[-1].status, "approval_history": history}
         )
 
@@ -106,74 +113,62 @@ class ModelRegistry:
         return None
 
     def register(
-        self, group: str, metadata: dict[str, Any], metadata_url: str, approval: Approval
+        self, group: str, manifest: ModelManifest, manifest_url: str, approval: Approval
     ) -> ModelVersion:
-        """Register the model a job produced, described by its ``model.json`` metadata.
+        """Register the model a job produced, described by its manifest.
 
         Registering an artifact (same checksum) a second time returns its existing version.
 
         Raises:
             RegistryError: the group name is invalid or the artifact does not match its checksum.
         """
-        if not GROUP_NAME.match(group):
-            raise RegistryError(
-                f"model group name {group!r} must be 1-63 letters, digits or hyphens"
-            )
+        check_name(group, "model group", RegistryError)
         for existing in self.list(group):
-            if existing.artifact_sha256 == metadata["sha256"]:
+            if existing.artifact_sha256 == manifest.sha256:
                 return existing
-        self.read_artifact(metadata["model_url"], metadata["sha256"])
+        self.read_artifact(manifest.model_url, manifest.sha256)
         record = ModelVersion(
             group=group,
             version=0,
-            artifact_url=metadata["model_url"],
-            artifact_sha256=metadata["sha256"],
-            metadata_url=metadata_url,
-            predictor=metadata.get("predictor", "xgboost"),
-            algorithm=metadata["algorithm"],
-            hyperparameters=metadata["hyperparameters"],
-            metrics=metadata["metrics"],
-            dataset_id=metadata.get("dataset_id"),
-            job_name=metadata["job_name"],
-            features=metadata["features"],
-            feature_schema=metadata.get("feature_schema"),
-            provenance=metadata.get("provenance", {}),
+            artifact_url=manifest.model_url,
+            artifact_sha256=manifest.sha256,
+            metadata_url=manifest_url,
+            predictor=manifest.predictor,
+            algorithm=manifest.algorithm,
+            hyperparameters=manifest.hyperparameters,
+            metrics=manifest.metrics,
+            dataset_id=manifest.dataset_id,
+            job_name=manifest.job_name,
+            features=manifest.features,
+            feature_schema=manifest.feature_schema,
+            provenance=manifest.provenance,
         )
-        version = max(self.versions(group), default=0) + 1
-        while True:
-            record.version = version
-            body = record.model_dump(mode="json", exclude={"approval_status", "approval_history"})
-            try:
-                self.store.create_json_exclusive(self._key(group, version, "version.json"), body)
-                break
-            except AlreadyExistsError:
-                version += 1  # someone registered concurrently; take the next number
+        claimed = self.claim_next(
+            self._key(group),
+            lambda number: record.model_copy(update={"version": number}),
+            file="version.json",
+            exclude=APPROVAL_FIELDS,
+        )
         initial = ApprovalChange(status=approval, by="skiff", reason="registered")
-        self._write_approvals(group, version, [initial])
-        return self.get(group, version)
+        self._write_approvals(group, claimed.version, [initial])
+        return self.get(group, claimed.version)
 
     def set_approval(
         self, group: str, version: int, status: Approval, by: str = "", reason: str = ""
     ) -> ModelVersion:
         self.get(group, version)  # raises VersionNotFound with the valid versions
         history = self._approvals(group, version)
-        self._write_approvals(
-            group, version, [*history, ApprovalChange(status=status, by=by, reason=reason)]
-        )
+        change = ApprovalChange(status=status, by=by, reason=reason)
+        self._write_approvals(group, version, [*history, change])
         return self.get(group, version)
 
     def _approvals(self, group: str, version: int) -> list[ApprovalChange]:
-        try:
-            data = self.store.read_json(self._key(group, version, "approval.json"))
-        except NotFoundError:  # a crash between the two writes: the safe default
-            return [ApprovalChange(status=Approval.PENDING, by="skiff", reason="registered")]
-        return [ApprovalChange.model_validate(c) for c in data["history"]]
+        found = self.find(self._key(group, version, "approval.json"), ApprovalRecord)
+        return found.history if found else [REGISTERED]
 
     def _write_approvals(self, group: str, version: int, history: list[ApprovalChange]) -> None:
-        self.store.write_json(
-            self._key(group, version, "approval.json"),
-            {"status": history[-1].status, "history": [c.model_dump(mode="json") for c in history]},
-        )
+        record = ApprovalRecord(status=history[-1].status, history=history)
+        self.publish(self._key(group, version, "approval.json"), record)
 
     def read_artifact(self, url: str, sha256: str) -> bytes:
         """The bytes of a model artifact, checked against its recorded checksum.

@@ -2,28 +2,25 @@
 
 Layout under the store root::
 
-    jobs/<name>/job.json         the spec, created exclusively (so names are unique)
+    jobs/<name>/job.json         the spec, claimed (so names are unique)
     jobs/<name>/status.json      status, secondary status, transitions, failure reason, metrics
     jobs/<name>/log.txt          the training log, rewritten whole as it grows
     jobs/<name>/stop-requested   present once someone asked the job to stop
-    jobs/<name>/output/          model file, then model.json (its metadata, published last)
-
-The spec lives here, in the base layer, because the runner on a training machine reads it.
+    jobs/<name>/output/          model file, then model.json (its manifest, published last)
+    jobs/<name>/cluster/         what a job's instances tell each other (the ec2 backend)
 """
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
-from algorithms.errors import AlreadyExistsError, JobError, NotFoundError
-from algorithms.store import Store
-
-JOB_NAME = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,62}$")  # SageMaker's rule
+from core.clock import now
+from core.errors import AlreadyExistsError, JobError, NotFoundError, SkiffError
+from core.names import JobName
+from core.records.base import Records
 
 
 class Status(StrEnum):
@@ -49,14 +46,10 @@ class Secondary(StrEnum):
     MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded"
 
 
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
 class TrainingJob(BaseModel):
     """A job spec: what to train, on which data, where to put the result, on what compute."""
 
-    name: str
+    name: JobName
     algorithm: str = "xgboost"
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     channels: dict[str, str]
@@ -69,16 +62,6 @@ class TrainingJob(BaseModel):
     dataset_id: str | None = None
     feature_schema: dict[str, Any] | None = None
     created_at: str = Field(default_factory=now)
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, name: str) -> str:
-        if not JOB_NAME.match(name):
-            raise ValueError(
-                f"job name {name!r} must be 1-63 letters, digits or hyphens, starting and "
-                "ending with a letter or digit"
-            )
-        return name
 
     @field_validator("channels")
     @classmethod
@@ -130,22 +113,28 @@ class JobStatus(BaseModel):
         return self.transitions[-1].at if self.status.terminal else None
 
 
-class JobStore:
-    """Reads and writes job records in a store."""
+def split_spec_url(spec_url: str) -> tuple[str, str]:
+    """``<root>/jobs/<name>/job.json`` (what a training machine is given) → (root, name)."""
+    head, sep, tail = spec_url.rpartition("/jobs/")
+    name = tail.removesuffix("/job.json")
+    if not sep or not tail.endswith("/job.json") or "/" in name:
+        raise SkiffError(f"{spec_url!r} is not a job spec URL (<store>/jobs/<name>/job.json)")
+    return head, name
 
-    def __init__(self, store: Store):
-        self.store = store
+
+class JobStore(Records):
+    """Reads and writes job records in a store."""
 
     @staticmethod
     def key(name: str, *parts: str) -> str:
         return "/".join(("jobs", name, *parts))
 
-    def spec_url(self, name: str) -> str:
-        return self.store.url(self.key(name, "job.json"))
-
     @classmethod
     def output_key(cls, name: str, file: str = "") -> str:
         return cls.key(name, "output", file) if file else cls.key(name, "output")
+
+    def spec_url(self, name: str) -> str:
+        return self.store.url(self.key(name, "job.json"))
 
     def create(self, job: TrainingJob) -> JobStatus:
         """Claim the job's name and record it Pending.
@@ -154,7 +143,7 @@ class JobStore:
             JobError: a job of that name exists already.
         """
         try:
-            self.store.create_json_exclusive(self.key(job.name, "job.json"), job.model_dump())
+            self.claim(self.key(job.name, "job.json"), job)
         except AlreadyExistsError:
             raise JobError(f"a training job named {job.name!r} already exists") from None
         status = JobStatus(name=job.name).moved(Status.PENDING, Secondary.STARTING, "created")
@@ -162,22 +151,22 @@ class JobStore:
         return status
 
     def spec(self, name: str) -> TrainingJob:
-        try:
-            return TrainingJob.model_validate(self.store.read_json(self.key(name, "job.json")))
-        except NotFoundError:
-            raise JobError(f"no training job named {name!r} in {self.store.root}") from None
+        return self._read(name, "job.json", TrainingJob)
 
     def status(self, name: str) -> JobStatus:
+        return self._read(name, "status.json", JobStatus)
+
+    def _read(self, name: str, file: str, model: type[Any]) -> Any:
         try:
-            return JobStatus.model_validate(self.store.read_json(self.key(name, "status.json")))
+            return self.read(self.key(name, file), model)
         except NotFoundError:
             raise JobError(f"no training job named {name!r} in {self.store.root}") from None
 
     def write_status(self, status: JobStatus) -> None:
-        self.store.write_json(self.key(status.name, "status.json"), status.model_dump(mode="json"))
+        self.publish(self.key(status.name, "status.json"), status)
 
     def names(self) -> list[str]:
-        return [n for n in self.store.list("jobs") if self.store.exists(self.key(n, "job.json"))]
+        return self.names_under("jobs", "job.json")
 
     def log(self, name: str) -> str:
         key = self.key(name, "log.txt")
