@@ -164,13 +164,24 @@ class XGBoostPredictor:
         return cls(booster)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        if features.ndim != 2 or features.shape[1] != self.num_features:
+        """Scores for rows of ``num_features`` features.
+
+        XGBoost checks the width itself (so a server, whose parser has already checked each
+        row, pays for no second check here); its refusal is turned into a clear error.
+
+        Raises:
+            SchemaError: the rows are not ``num_features`` wide.
+        """
+        try:
+            if features.ndim == 2 and features.dtype == np.float32 and features.flags.c_contiguous:
+                return self._predict_dense(features)
+            return self.booster.inplace_predict(features, validate_features=False)
+        except xgb.core.XGBoostError:
+            if features.ndim == 2 and features.shape[1] == self.num_features:
+                raise  # not about the width: XGBoost's own message says what
             raise SchemaError(
                 f"expected rows of {self.num_features} features, got shape {features.shape}"
-            )
-        if features.dtype != np.float32 or not features.flags.c_contiguous:
-            return self.booster.inplace_predict(features, validate_features=False)
-        return self._predict_dense(features)
+            ) from None
 
     def _predict_dense(self, rows: np.ndarray) -> np.ndarray:
         """What ``inplace_predict`` does for a C-ordered float32 array, in one C call: for the

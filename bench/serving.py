@@ -44,8 +44,9 @@ from backends.local import LocalBackend  # noqa: E402
 from bench.synthetic import bank_shaped  # noqa: E402
 from core.records.jobs import JobStore, TrainingJob  # noqa: E402
 from core.store import Store  # noqa: E402
-from flows.deployment import delete, deploy  # noqa: E402
+from flows.approval import deploy_approved as deploy  # noqa: E402
 from flows.registration import register  # noqa: E402
+from serving.control.deploys import delete  # noqa: E402
 from serving.options import ServerOptions  # noqa: E402
 
 CONNECTIONS = (1, 16, 64)
@@ -229,7 +230,7 @@ def baseline(kind: str, model: str) -> Iterator[tuple[str, int]]:
 
 @contextlib.contextmanager
 def skiff(store: Store, workers: int) -> Iterator[tuple[str, int]]:
-    from serving import local
+    from serving.control import servers
 
     deploy(
         store,
@@ -239,7 +240,7 @@ def skiff(store: Store, workers: int) -> Iterator[tuple[str, int]]:
         server=ServerOptions(server_workers=workers, max_concurrency=1024),
     )
     try:
-        server = local.running(store, "bench")
+        server = servers.running(store, "bench")
         assert server is not None
         yield server.url, server.pid
     finally:

@@ -26,9 +26,10 @@ sys.path.insert(0, str(ROOT))
 from bench.serving import LUA, parse_wrk, train  # noqa: E402
 from bench.synthetic import bank_shaped  # noqa: E402
 from core.store import Store  # noqa: E402
-from flows.deployment import delete, deploy  # noqa: E402
-from serving import local  # noqa: E402
-from serving.updates import Alarms, UpdatePolicy  # noqa: E402
+from flows.approval import deploy_approved as deploy  # noqa: E402
+from serving.control import servers  # noqa: E402
+from serving.control.deploys import delete  # noqa: E402
+from serving.control.rollouts import Alarms, UpdatePolicy  # noqa: E402
 
 UPDATES = [
     (2, UpdatePolicy(strategy="ALL_AT_ONCE", termination_wait_seconds=1)),
@@ -70,7 +71,7 @@ def main() -> None:
     script = folder / "single.lua"
     script.write_text(LUA.format(body=data))
     url = deploy(store, "swap", "bench", 1).endpoint_url
-    server = local.running(store, "swap")
+    server = servers.running(store, "swap")
     assert server is not None
     print(f"{'update':12} {'requests':>9} {'failed':>7} {'update s':>9} {'to first answer s':>18}")
     try:

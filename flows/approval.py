@@ -1,4 +1,5 @@
-"""Approve, then deploy: an approval can start the ``deploy-model`` Prefect deployment.
+"""Approval gates the pipeline's deploys: only an approved version is deployed, and an
+approval can start the ``deploy-model`` Prefect deployment.
 
 As in SageMaker projects, where approving a model package triggers its deployment, ``skiff
 models approve VERSION --deploy`` records the approval and then creates a run of the
@@ -7,12 +8,33 @@ deployment; a Prefect worker carries it out (see ``deploy/prefect.yaml``).
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
-from core.errors import PipelineError
+from core.errors import NotApproved, PipelineError
+from core.records.registry import Approval, ModelRegistry
 from core.store import Store
+from serving.control.deploys import Deployment, deploy
 
 DEPLOY_MODEL = "deploy-model/deploy-model"
+
+
+def deploy_approved(
+    store: Store, endpoint: str, group: str, version: int, **options: Any
+) -> Deployment:
+    """Deploy ``group`` version ``version`` to ``endpoint`` (``serving.control.deploys``'s
+    options), if it is approved.
+
+    Raises:
+        NotApproved: the version is not Approved (the message says how to approve it).
+    """
+    mv = ModelRegistry(store).get(group, version)
+    if mv.approval_status != Approval.APPROVED:
+        raise NotApproved(
+            f"{group} version {version} is {mv.approval_status}, so it is not deployed; approve "
+            f"it with: skiff --store {store.root} models approve {version} --group {group}"
+        )
+    return deploy(store, endpoint, group, version, **options)
 
 
 def request_deploy(

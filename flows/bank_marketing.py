@@ -21,16 +21,12 @@ from prefect.runtime import flow_run
 from core.errors import PipelineError, SkiffError
 from core.records.registry import Approval, ModelVersion
 from core.store import Store
-from flows import bank, datasets, deployment, report, steps
+from flows import bank, datasets, report, steps
 from flows.caching import T, cached, code_version, result_storage
-from flows.config import (
-    PipelineConfig,
-    add_config_arguments,
-    config_from_arguments,
-    flow_docstring,
-    flow_signature,
-)
+from flows.config import PipelineConfig, flow_docstring, flow_signature
+from flows.flags import add_config_arguments, config_from_arguments
 from flows.training import TrainingRequest, job_name
+from serving.control import deploys
 
 TEST_METRICS = ("auc", "error_rate", "precision", "recall")
 
@@ -44,7 +40,13 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
     Raises:
         PipelineError: training did not complete (its ``summary`` says how far the run got).
     """
-    for package in ("flows", "backends", "algorithms", "serving", "core"):  # their INFO lines: progress
+    for package in (
+        "flows",
+        "backends",
+        "algorithms",
+        "serving",
+        "core",
+    ):  # their INFO lines: progress
         logging.getLogger(package).setLevel(logging.INFO)
     store = Store(config.store)
     store.ensure_layout()
@@ -165,7 +167,7 @@ def deploy_and_evaluate(
         report.publish_evaluation(group, result)
     finally:
         if config.delete_endpoint and summary.get("endpoint_name"):
-            deployment.delete(store, config.endpoint_name)
+            deploys.delete(store, config.endpoint_name)
             summary["endpoint_deleted"] = True
 
 
@@ -244,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Train, register, deploy and evaluate a model on the UCI bank-marketing "
         "data (SageMaker's direct-marketing demo), as a Prefect flow.",
     )
-    add_config_arguments(parser)
+    add_config_arguments(parser, PipelineConfig)
     parser.add_argument(
         "--summary-json",
         type=Path,
@@ -253,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        config = config_from_arguments(args)
+        config = config_from_arguments(args, PipelineConfig)
     except ValueError as exc:  # pydantic's message names the option and the rule
         parser.error(str(exc))
     try:

@@ -14,9 +14,9 @@ from prefect import flow
 from core.errors import SkiffError
 from core.store import DEFAULT_STORE, Store
 from flows import steps
-from flows.config import add_config_arguments, config_from_arguments
+from flows.flags import add_config_arguments, config_from_arguments
+from serving.control.rollouts import UpdatePolicy
 from serving.options import ServerOptions
-from serving.updates import UpdatePolicy
 
 
 @flow(name="deploy-model", log_prints=True)

@@ -15,9 +15,9 @@ from algorithms.classification_metrics import classification_metrics
 from core.errors import ServingError
 from core.store import Store
 from flows.datasets import Dataset
-from serving import local
-from serving.client import EndpointClient
-from serving.local import RunningEndpoint
+from serving.control import servers
+from serving.control.client import EndpointClient
+from serving.control.servers import RunningEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def evaluate(
         dataset.splits["test"].url,
         storage_options=None if store.is_local else store.storage_options,
     )
-    server = local.running(store, endpoint)
+    server = servers.running(store, endpoint)
     if server is None:
         raise ServingError(f"endpoint {endpoint!r} is not running on this machine")
     endpoint_url = server.url

@@ -18,9 +18,10 @@ from algorithms.schema import FeatureSchema
 from core.records.jobs import JobStatus
 from core.records.registry import ModelVersion
 from core.store import Store
-from flows import bank, data, datasets, deployment, evaluation, registration, training
+from flows import bank, data, datasets, evaluation, registration, training
+from flows.approval import deploy_approved
+from serving.control.rollouts import UpdatePolicy
 from serving.options import ServerOptions
-from serving.updates import UpdatePolicy
 
 _step = task(cache_policy=NO_CACHE)
 
@@ -114,9 +115,10 @@ def deploy(
     policy: UpdatePolicy,
     server: ServerOptions,
 ) -> dict:
-    return deployment.deploy(
-        Store(store), endpoint, group, version, host, port, policy=policy, server=server
-    ).as_dict()
+    deployed = deploy_approved(
+        Store(store), endpoint, group, version, host=host, port=port, policy=policy, server=server
+    )
+    return deployed.as_dict()
 
 
 @_step(name="evaluate", task_run_name="evaluate through the endpoint")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from serving.deadlines import Deadlines
+from serving.dataplane.deadlines import Deadlines
 
 
 def _with_watchdog(deadlines: Deadlines, body):

@@ -15,9 +15,10 @@ import pandas as pd
 import pytest
 
 from core.records.registry import Approval, ModelRegistry
+from flows.approval import deploy_approved as deploy
 from flows.cli import main as cli
-from flows.deployment import delete, deploy
-from serving import local
+from serving.control import servers
+from serving.control.deploys import delete
 from serving.options import ServerOptions
 from tests.serving_fixtures import bank_store
 from tests.test_serving import csv_rows
@@ -116,7 +117,7 @@ def test_bearer_token_and_https(models, tmp_path, capsys):
             == 0
         )
         assert json.loads(capsys.readouterr().out)["predictions"]
-        running = local.running(store, "secure")
+        running = servers.running(store, "secure")
         assert running is not None and running.token == "s3cret-token"
     finally:
         delete(store, "secure")

@@ -12,11 +12,12 @@ import pytest
 
 from core.records.endpoints import EndpointConfig, EndpointStore, Variant
 from core.records.registry import Approval, ModelRegistry
+from flows.approval import deploy_approved as deploy
 from flows.cli import main as cli
-from flows.deployment import delete, deploy
-from serving import local, metrics
+from serving.control import scrapes, servers
+from serving.control.deploys import delete
+from serving.control.rollouts import Alarms, UpdatePolicy, UpdateRolledBack
 from serving.options import ServerOptions
-from serving.updates import Alarms, UpdatePolicy, UpdateRolledBack
 from tests.conftest import wait_for
 from tests.serving_fixtures import bank_store
 from tests.test_serving import Load, csv_rows, post
@@ -51,8 +52,8 @@ def endpoint(request, models):
     delete(store, name)
 
 
-def counters(url: str) -> dict[str, metrics.VariantCounters]:
-    return metrics.parse(httpx.get(f"{url}/metrics").text)
+def counters(url: str) -> dict[str, scrapes.VariantCounters]:
+    return scrapes.parse(httpx.get(f"{url}/metrics").text)
 
 
 @pytest.mark.parametrize("endpoint", [2], indirect=True)
@@ -73,7 +74,7 @@ def test_two_workers_share_the_socket_and_one_scrape_sums_them(endpoint, models)
     # Each worker publishes its tallies a few times a second: wait for the other one's.
     wait_for(lambda: counters(url)["v1"].invocations == 61, 10, "61 requests in one scrape")
     scrape = httpx.get(f"{url}/metrics").text
-    v1 = metrics.parse(scrape)["v1"]
+    v1 = scrapes.parse(scrape)["v1"]
     assert v1.invocations == 61 and v1.buckets[-1][1] == 61  # every worker's requests, summed
     assert 'skiff_invocation_4xx_errors_total{variant="v1"} 1.0' in scrape
     assert 'skiff_model_load_seconds{variant="v1"}' in scrape
@@ -90,9 +91,9 @@ def test_weights_are_honoured_then_changed_and_rolled_back(endpoint, models, cap
             Variant(name="v2", model_group=GROUP, model_version=2, weight=0.2),
         ],
     )
-    server = local.running(store, name)
+    server = servers.running(store, name)
     two = configs.update(name, lambda _: two)
-    local.wait_for_config(server, two.number)
+    servers.wait_for_config(server, two.number)
 
     n, body = 1000, csv_rows(test[:1], features)
     with httpx.Client(base_url=url) as client:

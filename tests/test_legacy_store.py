@@ -24,7 +24,8 @@ from core.records.registry import Approval, ModelRegistry
 from core.store import Store
 from flows.cli import main as cli
 from flows.datasets import find_dataset
-from serving import local
+from serving.contract import ServerState, ServerStatus
+from serving.control import servers
 
 LEGACY = Path(__file__).parent / "fixtures/legacy-store"
 BUCKET = "skiff-legacy"
@@ -61,7 +62,9 @@ def test_every_record_reads_as_written(legacy):
     v2 = registry.get("legacy", 2)
     assert v2.approval_status == Approval.APPROVED and v2.job_name == "legacy-dask"
     assert [(c.status, c.by) for c in v2.approval_history] == [
-        (Approval.PENDING, "skiff"), (Approval.APPROVED, "ana")]  # fmt: skip
+        (Approval.PENDING, "skiff"),
+        (Approval.APPROVED, "ana"),
+    ]
     registry.read_artifact(v2.artifact_url, v2.artifact_sha256)  # checksum still matches
 
     configs = EndpointStore(legacy)
@@ -83,19 +86,30 @@ def test_the_commands_read_it(legacy, capsys):
 
 
 def test_its_endpoint_serves_both_legacy_models(legacy):
-    server = local.start(legacy, "legacy-endpoint")
+    server = servers.start(legacy, "legacy-endpoint")
     try:
         seen = set()
         with httpx.Client(base_url=server.url, timeout=30) as client:
             for target in ("v1", "v2"):
                 r = client.post(
-                    "/invocations", content="0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8\n",
-                    headers={"Content-Type": "text/csv",
-                             "X-Amzn-SageMaker-Target-Variant": target},
-                )  # fmt: skip
+                    "/invocations",
+                    content="0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8\n",
+                    headers={"Content-Type": "text/csv", "X-Amzn-SageMaker-Target-Variant": target},
+                )
                 assert r.status_code == 200, r.text
                 assert 0 < float(r.text) < 1
                 seen.add(r.headers["x-amzn-invoked-production-variant"])
         assert seen == {"v1", "v2"}
     finally:
-        local.stop(legacy, "legacy-endpoint")
+        servers.stop(legacy, "legacy-endpoint")
+
+
+def test_a_server_started_before_is_still_understood():
+    """The state file and status document of a server the earlier code ran: the commands read
+    both through the contract's models, with nothing lost."""
+    state = json.loads((LEGACY / "server/state.json").read_text())
+    assert ServerState.model_validate(state).model_dump() == state
+    status = json.loads((LEGACY / "server/status.json").read_text())
+    parsed = ServerStatus.model_validate(status)
+    assert parsed.model_dump() == status
+    assert parsed.serves(2) and not parsed.serves(3) and not parsed.rejected(1)

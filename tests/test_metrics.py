@@ -7,23 +7,24 @@ import math
 
 from prometheus_client import REGISTRY, generate_latest
 
-from serving import metrics
+from serving.control import scrapes
+from serving.dataplane import instrumentation
 
 _names = itertools.count()
 
 
-def scrape() -> dict[str, metrics.VariantCounters]:
-    return metrics.parse(generate_latest(REGISTRY).decode())
+def scrape() -> dict[str, scrapes.VariantCounters]:
+    return scrapes.parse(generate_latest(REGISTRY).decode())
 
 
 def test_tallied_requests_reach_the_counters_and_buckets_on_flush():
     variant = f"tally-{next(_names)}"
     answered = [(0.0005, 200), (0.003, 200), (0.003, 404), (0.005, 200), (20.0, 500)]
     for seconds, status in answered:
-        metrics.observe(variant, status, seconds)
+        instrumentation.observe(variant, status, seconds)
     assert variant not in scrape()  # nothing published before the flush
 
-    metrics.flush()
+    instrumentation.flush()
     counters = scrape()[variant]
     assert (counters.invocations, counters.errors_5xx) == (5, 1)
     cumulative = dict(counters.buckets)
@@ -34,8 +35,8 @@ def test_tallied_requests_reach_the_counters_and_buckets_on_flush():
     assert f'skiff_invocation_4xx_errors_total{{variant="{variant}"}} 1.0' in text
     assert f'skiff_model_latency_seconds_sum{{variant="{variant}"}} 20.0115' in text
 
-    metrics.observe(variant, 200, 0.002)
-    metrics.flush()
+    instrumentation.observe(variant, 200, 0.002)
+    instrumentation.flush()
     assert scrape()[variant].invocations == 6  # added to, not replaced
-    metrics.flush()  # nothing new: nothing changes
+    instrumentation.flush()  # nothing new: nothing changes
     assert scrape()[variant].invocations == 6

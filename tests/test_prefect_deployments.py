@@ -29,7 +29,7 @@ from core.records.endpoints import EndpointStore
 from core.records.registry import Approval, ModelRegistry
 from core.store import Store
 from flows.cli import main as cli
-from serving import local
+from serving.control import servers
 from tests.conftest import ROOT, task_states, wait_for
 
 DEPLOYMENTS = ["local", "dask", "weekly-retrain", "deploy-model"]
@@ -197,7 +197,7 @@ def test_run_from_the_deployment_then_rerun_and_approve_to_deploy(
         assert wait_for(finished, 180, "the deploy-model run", every=0.5).state.is_completed()
         config = EndpointStore(store).current("bank-marketing")
         assert [v.model_version for v in config.variants] == [2]
-        server = local.running(store, "bank-marketing")
+        server = servers.running(store, "bank-marketing")
         assert server is not None and httpx.get(f"{server.url}/ping").status_code == 200
     finally:
         cli(["--store", store_url, "endpoints", "delete", "bank-marketing"])

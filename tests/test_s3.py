@@ -18,7 +18,7 @@ from core.records.endpoints import EndpointStore
 from core.records.registry import Approval, ModelRegistry
 from core.store import Store
 from flows.cli import main as cli
-from serving import local
+from serving.control import servers
 from tests.conftest import ROOT, in_threads
 
 SHA = "e689f38cc6bd689f64f031e7a1fbe0849aabb7ad57544fc75068e30129bbd514"
@@ -113,7 +113,7 @@ def test_the_whole_pipeline_on_an_s3_store(prefect_server, http_root, bucket, tm
         for part in ("datasets/", "jobs/", "registry/", "endpoints/", "cache/", "raw/"):
             assert any(k.startswith(f"skiff/{part}") for k in keys), part
         assert not list(tmp_path.glob("**/*.parquet"))  # nothing of the run on local disk
-        server = local.running(store, "bank-marketing")
+        server = servers.running(store, "bank-marketing")
         assert server is not None and httpx.get(f"{server.url}/ping").status_code == 200
     finally:
         assert cli(["--store", store_url, "endpoints", "delete", "bank-marketing"]) == 0

@@ -16,8 +16,9 @@ import pytest
 from core.errors import NotApproved, ServingError
 from core.records.endpoints import EndpointConfig, EndpointStore, Variant
 from core.store import Store
-from flows.deployment import delete, deploy
-from serving import local
+from flows.approval import deploy_approved as deploy
+from serving.control import servers
+from serving.control.deploys import delete
 from tests.conftest import wait_for
 from tests.serving_fixtures import bank_channels, raw_records, train_and_register
 
@@ -338,19 +339,19 @@ def test_swap_under_load_has_zero_failures_and_bad_model_never_serves(models):
 def test_start_brings_a_stored_endpoint_back_and_delete_stops_it(models):
     store, features, test = models
     deployed = deploy(store, "reboot", "bank-marketing", 2)
-    server = local.running(store, "reboot")
-    assert local.stop(store, "reboot")  # as if the machine rebooted
+    server = servers.running(store, "reboot")
+    assert servers.stop(store, "reboot")  # as if the machine rebooted
     with pytest.raises(ProcessLookupError):
         __import__("os").kill(server.pid, 0)
-    back = local.start(store, "reboot", port=0)
+    back = servers.start(store, "reboot", port=0)
     r = post(back.url, csv_rows(test[:1], features))
     assert r.headers["x-amzn-invoked-production-variant"] == "v2"
     assert delete(store, "reboot")
-    assert local.running(store, "reboot") is None
+    assert servers.running(store, "reboot") is None
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{back.url}/ping")
     with pytest.raises(ServingError, match="no endpoint named 'reboot'"):
-        local.start(store, "reboot")
+        servers.start(store, "reboot")
     assert deployed.endpoint_name == "reboot"
 
 

@@ -13,7 +13,7 @@ import asyncio
 
 import numpy as np
 
-from serving.models import LoadedModel
+from serving.dataplane.loading import LoadedModel
 
 MAX_BATCH_ROWS = 1024  # beyond this, a batch would block the event loop for too long
 

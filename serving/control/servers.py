@@ -1,14 +1,13 @@
-"""Endpoint servers on this machine: start one detached, find it, stop it.
+"""Endpoint servers on this machine: start one detached, find it, watch it, stop it.
 
 A server runs in its own session with its output in a log file under the runtime folder, so
 it outlives the flow run that started it (a cancelled Prefect run kills its process group) and
-never holds a caller's stdout open. Its pid and URL live in the runtime folder, never in the
-store.
+never holds a caller's stdout open. Its pid and URL live in the runtime folder (the state file
+of ``serving.contract``), never in the store.
 """
 
 from __future__ import annotations
 
-import json
 import ssl
 import subprocess
 import sys
@@ -18,13 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from core.errors import ServingError
 from core.processes import alive, child_env, end_process
 from core.records.endpoints import EndpointStore
 from core.runtime import endpoint_folder, endpoint_folders
 from core.store import Store
+from serving.contract import LOG_FILE, STATE_FILE, ServerState, ServerStatus
 from serving.options import ServerOptions
+
+SERVER = "serving.dataplane.server"  # the module a server process runs
 
 
 @dataclass(frozen=True)
@@ -48,21 +51,20 @@ def running(store: Store, name: str) -> RunningEndpoint | None:
     """The server of endpoint ``name`` if one runs on this machine."""
     folder = endpoint_folder(store.root, name)
     try:
-        state = json.loads((folder / "state.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        state = ServerState.model_validate_json((folder / STATE_FILE).read_bytes())
+    except (FileNotFoundError, ValidationError):
         return None
-    if not alive(state["pid"]):
+    if not alive(state.pid):
         return None
-    token_file = state.get("auth_token_file")
-    token = ServerOptions(auth_token_file=token_file).token() if token_file else None
+    options = ServerOptions(auth_token_file=state.auth_token_file)
     return RunningEndpoint(
         name,
-        state["url"],
-        state["pid"],
-        folder / "server.log",
-        state["started_at"],
-        token,
-        state.get("certfile"),
+        state.url,
+        state.pid,
+        folder / LOG_FILE,
+        state.started_at,
+        options.token(),
+        state.certfile,
     )
 
 
@@ -91,29 +93,30 @@ def start(
         return existing
     folder = endpoint_folder(store.root, name)
     folder.mkdir(parents=True, exist_ok=True)
-    log_path, state_path = folder / "server.log", folder / "state.json"
+    log_path, state_path = folder / LOG_FILE, folder / STATE_FILE
     state_path.unlink(missing_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        SERVER,
+        "--store",
+        store.root,
+        "--endpoint",
+        name,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--state-file",
+        str(state_path),
+        "--poll-interval",
+        str(poll_interval),
+        "--options",
+        (options or ServerOptions()).model_dump_json(),
+    ]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "serving.server",
-                "--store",
-                store.root,
-                "--endpoint",
-                name,
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--state-file",
-                str(state_path),
-                "--poll-interval",
-                str(poll_interval),
-                "--options",
-                (options or ServerOptions()).model_dump_json(),
-            ],
+            command,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -125,32 +128,27 @@ def start(
         if proc.poll() is not None:
             raise ServingError(f"endpoint {name!r} failed to start: {_tail(log_path)}")
         endpoint = running(store, name)
-        status = _status(endpoint) if endpoint is not None else {}
-        if _all_ready(status) and status.get("all_workers_config_number"):
+        status = status_of(endpoint) if endpoint is not None else None
+        if status is not None and status.serves(1):
             return endpoint  # type: ignore[return-value]
-        if status.get("any_worker_failed_config_number"):
+        if status is not None and status.rejected(1):
             stop(store, name)
             raise ServingError(
                 f"endpoint {name!r} cannot serve its config "
-                f"{status['any_worker_failed_config_number']:g}: {status['last_error']}"
+                f"{status.any_worker_failed_config_number:g}: {status.last_error}"
             )
         time.sleep(0.1)
     stop(store, name)
     raise ServingError(f"endpoint {name!r} not ready after {timeout:g} s: {_tail(log_path)}")
 
 
-def _all_ready(status: dict) -> bool:
-    """Every worker process serves a config (not just those that have started)."""
-    return status.get("workers_ready", 0) >= status.get("workers", 1)
-
-
-def _status(endpoint: RunningEndpoint) -> dict:
+def status_of(endpoint: RunningEndpoint) -> ServerStatus | None:
+    """What the server says it serves, or None when it does not answer (yet)."""
     try:
-        return httpx.get(
-            f"{endpoint.url}/skiff/status", timeout=5, **endpoint.http_options()
-        ).json()
-    except (httpx.HTTPError, ValueError):
-        return {}
+        response = httpx.get(f"{endpoint.url}/skiff/status", timeout=5, **endpoint.http_options())
+        return ServerStatus.model_validate_json(response.content)
+    except (httpx.HTTPError, ValidationError):
+        return None
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -166,7 +164,7 @@ def stop(store: Store, name: str, timeout: float = 20.0) -> bool:
     if endpoint is None:
         return False
     end_process(endpoint.pid, grace=timeout)
-    (endpoint_folder(store.root, name) / "state.json").unlink(missing_ok=True)
+    (endpoint_folder(store.root, name) / STATE_FILE).unlink(missing_ok=True)
     return True
 
 
@@ -178,11 +176,11 @@ def wait_for_config(endpoint: RunningEndpoint, number: int, timeout: float = 60.
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = _status(endpoint)
-        if _all_ready(status) and (status.get("all_workers_config_number") or 0) >= number:
+        status = status_of(endpoint)
+        if status is not None and status.serves(number):
             return
-        if (status.get("any_worker_failed_config_number") or 0) >= number:
-            reason = status.get("last_error") or f"see {endpoint.log}"
+        if status is not None and status.rejected(number):
+            reason = status.last_error or f"see {endpoint.log}"
             raise ServingError(f"endpoint {endpoint.name!r} rejected config {number}: {reason}")
         time.sleep(0.05)
     raise ServingError(f"endpoint {endpoint.name!r} did not apply config {number} in {timeout:g} s")

@@ -1,4 +1,4 @@
-"""The Open Inference Protocol V2 (REST), beside SageMaker's API in the same server.
+"""The Open Inference Protocol V2 (REST) over the data plane, beside SageMaker's API.
 
 ``<name>`` in the paths is the endpoint's name; ``<v>`` a registered version live in it. A
 request without a version goes to a variant drawn by weight, as ``/invocations`` does. Errors
@@ -16,9 +16,19 @@ import math
 from typing import Any
 
 import numpy as np
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from core.errors import BadRequest, EndpointNotFound
-from serving.parsing import FLOAT32_MAX
+from core.provenance import skiff_release
+from core.records.endpoints import Variant
+from serving.contract import INVOKED_VARIANT, TARGET_VARIANT
+from serving.dataplane.loading import LoadedModel
+from serving.dataplane.middleware import Guard, Routed, read_body, status_of
+from serving.dataplane.parsing import FLOAT32_MAX
+from serving.dataplane.plane import DataPlane
+from serving.dataplane.routing import RoutingTable
 
 NUMERIC = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64",
            "UINT8", "UINT16", "UINT32", "UINT64", "BOOL"}  # fmt: skip
@@ -117,3 +127,73 @@ def infer_response(
     if request_id is not None:
         response["id"] = request_id
     return response
+
+
+def error(exc: Exception, status: int) -> JSONResponse:
+    """The Open Inference Protocol's error shape."""
+    return JSONResponse({"error": str(exc)}, status_code=status)
+
+
+class V2API:
+    """The Open Inference Protocol's handlers for one endpoint's data plane."""
+
+    def __init__(self, plane: DataPlane, guard: Guard, max_body: int):
+        self.plane, self.guard, self.max_body = plane, guard, max_body
+
+    def routes(self) -> list[Route]:
+        model = "/v2/models/{name}"
+        version = f"{model}/versions/{{version}}"
+        return [
+            Route("/v2", self.server, methods=["GET"]),
+            Route("/v2/health/live", self.live, methods=["GET"]),
+            Route("/v2/health/ready", self.ready, methods=["GET"]),
+            *(
+                Route(path, self.model, methods=["GET"])
+                for path in (model, f"{model}/ready", version, f"{version}/ready")
+            ),
+            *(Route(f"{path}/infer", self.infer, methods=["POST"]) for path in (model, version)),
+        ]
+
+    def _pick(self, table: RoutingTable, request: Request) -> tuple[Variant, LoadedModel]:
+        check_model(request.path_params["name"], self.plane.endpoint)
+        if "version" not in request.path_params:
+            return table.pick(request.headers.get(TARGET_VARIANT))
+        return table.pick_version(parse_version(request.path_params["version"]))
+
+    async def server(self, request: Request) -> Response:
+        return JSONResponse({"name": "skiff", "version": skiff_release(), "extensions": []})
+
+    async def live(self, request: Request) -> Response:
+        return JSONResponse({"live": True})
+
+    async def ready(self, request: Request) -> Response:
+        ready = self.plane.table is not None
+        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    async def model(self, request: Request) -> Response:
+        endpoint = self.plane.endpoint
+        try:
+            table = self.plane.live()
+            variant, model = self._pick(table, request)
+            versions = (
+                [variant.model_version] if "version" in request.path_params else table.versions()
+            )
+            body = metadata(endpoint, versions, model.n_features)
+        except Exception as exc:
+            return error(exc, status_of(exc))
+        if request.url.path.endswith("/ready"):
+            body = {"name": endpoint, "ready": True}
+        return JSONResponse(body)
+
+    async def infer(self, request: Request) -> Response:
+        return await self.guard.run(request, self._infer, error)
+
+    async def _infer(self, request: Request, routed: Routed) -> Response:
+        table = self.plane.live()
+        body = await read_body(request, self.max_body)
+        variant, model = self._pick(table, request)
+        routed.variant = variant.name
+        rows, request_id = parse_infer(body, model.n_features)
+        scores = await table.predict(variant, rows)
+        answer = infer_response(self.plane.endpoint, variant.model_version, scores, request_id)
+        return JSONResponse(answer, headers={INVOKED_VARIANT: variant.name})

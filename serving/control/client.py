@@ -9,6 +9,7 @@ import httpx
 import numpy as np
 
 from core.errors import ServingError
+from serving.contract import TARGET_VARIANT
 
 
 def rows_to_csv(rows: np.ndarray) -> bytes:
@@ -47,7 +48,7 @@ class EndpointClient:
         if accept:
             headers["Accept"] = accept
         if target_variant:
-            headers["X-Amzn-SageMaker-Target-Variant"] = target_variant
+            headers[TARGET_VARIANT] = target_variant
         return self.http.post("/invocations", content=body, headers=headers)
 
     def predict(self, rows: np.ndarray) -> np.ndarray:

@@ -1,17 +1,18 @@
-"""Deploying an approved model version to an endpoint on this machine, and retiring it."""
+"""Deploying a model version to an endpoint on this machine, and retiring an endpoint: the
+one operation behind ``skiff endpoints deploy``, the pipeline's deploy step and the
+``deploy-model`` flow. Which versions may be deployed is the caller's policy (the pipeline
+deploys approved ones only: ``flows/approval.py``)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
 
-from core.errors import NotApproved
 from core.records.endpoints import EndpointConfig, EndpointStore, Variant
-from core.records.registry import Approval, ModelRegistry
 from core.store import Store
-from serving import local
+from serving.control import servers
+from serving.control.rollouts import BlueGreen, UpdatePolicy
 from serving.options import ServerOptions
-from serving.updates import BlueGreen, UpdatePolicy
 
 
 @dataclass(frozen=True)
@@ -44,29 +45,23 @@ def deploy(
     canary or linear, with alarms; a failed load or a tripped alarm restores the old config.
 
     Raises:
-        NotApproved: the version is not Approved (the message says how to approve it).
+        VersionNotFound: the group has no such version.
         ServingError: the server could not load the model (the old config keeps serving).
         UpdateRolledBack: an alarm tripped during the update; the old config serves again.
     """
-    mv = ModelRegistry(store).get(group, version)
-    if mv.approval_status != Approval.APPROVED:
-        raise NotApproved(
-            f"{group} version {version} is {mv.approval_status}, so it is not deployed; approve "
-            f"it with: skiff --store {store.root} models approve {version} --group {group}"
-        )
     configs = EndpointStore(store)
     variant = Variant(name=f"v{version}", model_group=group, model_version=version)
     what = f"deploy {group} version {version}"
     started = time.monotonic()
     if configs.exists(endpoint):
-        running = local.start(store, endpoint, host, port, timeout=timeout, options=server)
+        running = servers.start(store, endpoint, host, port, timeout=timeout, options=server)
         final = BlueGreen(configs, running, policy or UpdatePolicy()).run(variant, what)
     else:
-        final = configs.update(
-            endpoint, lambda _: EndpointConfig(endpoint=endpoint, variants=[variant], reason=what)
-        )
-        running = local.start(store, endpoint, host, port, timeout=timeout, options=server)
-    return Deployment(endpoint, running.url, final.number, variant.name, time.monotonic() - started)
+        first = EndpointConfig(endpoint=endpoint, variants=[variant], reason=what)
+        final = configs.update(endpoint, lambda _: first)
+        running = servers.start(store, endpoint, host, port, timeout=timeout, options=server)
+    seconds = time.monotonic() - started
+    return Deployment(endpoint, running.url, final.number, variant.name, seconds)
 
 
 def delete(store: Store, endpoint: str) -> bool:
@@ -74,6 +69,6 @@ def delete(store: Store, endpoint: str) -> bool:
 
     Returns whether a server was running.
     """
-    was_running = local.stop(store, endpoint)
+    was_running = servers.stop(store, endpoint)
     EndpointStore(store).delete(endpoint)
     return was_running

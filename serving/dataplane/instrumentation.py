@@ -2,8 +2,9 @@
 
 prometheus_client's multiprocess mode keeps each process's values in memory-mapped files under
 ``$PROMETHEUS_MULTIPROC_DIR``, and a scrape of any worker sums them all: one ``/metrics`` sees
-the whole server, and so do the update alarms that read it. The server sets that folder before
-this module is first imported (``serving/server.py``).
+the whole server, and so do the update alarms that read it (``serving.control.scrapes``).
+The server sets that folder before this module is first imported (``server.py``). The names
+are ``serving.contract``'s.
 """
 
 from __future__ import annotations
@@ -23,27 +24,44 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.parser import text_string_to_metric_families
+
+from serving import contract
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 UNROUTED = "-"  # the variant label of a request refused before a variant was chosen
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+FLUSH_SECONDS = 0.25  # how stale another worker's counters may be in a scrape
 
-INVOCATIONS = Counter("skiff_invocations", "requests answered, by variant", ["variant"])
-ERRORS_4XX = Counter("skiff_invocation_4xx_errors", "requests refused as bad", ["variant"])
-ERRORS_5XX = Counter("skiff_invocation_5xx_errors", "requests failed by the server", ["variant"])
-LATENCY = Histogram(
-    "skiff_model_latency_seconds", "time from request to response", ["variant"], buckets=BUCKETS
-)
+INVOCATIONS = Counter(contract.INVOCATIONS, "requests answered, by variant", ["variant"])
+ERRORS_4XX = Counter(contract.ERRORS_4XX, "requests refused as bad", ["variant"])
+ERRORS_5XX = Counter(contract.ERRORS_5XX, "requests failed by the server", ["variant"])
+LATENCY = Histogram(contract.LATENCY, "time from request to response", ["variant"], buckets=BUCKETS)
 MODEL_LOAD = Gauge(
-    "skiff_model_load_seconds",
+    contract.MODEL_LOAD,
     "time to load and warm up the variant's model",
     ["variant"],
     multiprocess_mode="max",
 )
+SERVING_CONFIG = Gauge(contract.CONFIG_SERVED, "config served", multiprocess_mode="livemin")
+FAILED_CONFIG = Gauge(
+    contract.CONFIG_FAILED, "config that failed to load", multiprocess_mode="livemax"
+)
+READY = Gauge(contract.WORKERS_READY, "workers serving a config", multiprocess_mode="livesum")
+WORKER_GAUGES = (contract.CONFIG_SERVED, contract.CONFIG_FAILED, contract.WORKERS_READY)
 
 
-FLUSH_SECONDS = 0.25  # how stale another worker's counters may be in a scrape
+def config_served(number: int) -> None:
+    SERVING_CONFIG.set(number)
+    FAILED_CONFIG.set(0)
+    READY.set(1)
+
+
+def config_failed(number: int) -> None:
+    FAILED_CONFIG.set(number)
+
+
+def model_loaded(variant: str, seconds: float) -> None:
+    MODEL_LOAD.labels(variant).set(seconds)
 
 
 @functools.cache
@@ -96,8 +114,8 @@ def flush() -> None:
         invocations, latency, errors_4xx, errors_5xx = _series(variant)
         invocations.inc(pending.count)
         # prometheus_client's Histogram takes one observation at a time: add the tallies to
-        # its sum and bucket values (private attributes; tests/test_metrics.py checks the
-        # exposition they give, so an upgrade that moves them fails there).
+        # its sum and bucket values (private attributes; tests/serving/test_instrumentation.py
+        # checks the exposition they give, so an upgrade that moves them fails there).
         latency._sum.inc(pending.seconds)
         for bucket, count in zip(latency._buckets, pending.buckets, strict=True):
             if count:
@@ -118,59 +136,22 @@ async def flush_forever(every: float = FLUSH_SECONDS) -> None:
         flush()  # shutting down: publish what is left
 
 
-def exposition() -> bytes:
-    """Every worker's counters, summed, in Prometheus' text format."""
+def _summed() -> CollectorRegistry:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
-    return generate_latest(registry)
+    return registry
 
 
-# -- reading them back (the update alarms) ---------------------------------------------------
-@dataclass(frozen=True)
-class VariantCounters:
-    """One variant's counters at one moment; subtract two to get a window."""
-
-    invocations: float = 0.0
-    errors_5xx: float = 0.0
-    buckets: tuple[tuple[float, float], ...] = ()  # (upper bound, cumulative count)
-
-    def __sub__(self, earlier: VariantCounters) -> VariantCounters:
-        before = dict(earlier.buckets)
-        return VariantCounters(
-            self.invocations - earlier.invocations,
-            self.errors_5xx - earlier.errors_5xx,
-            tuple((le, n - before.get(le, 0.0)) for le, n in self.buckets),
-        )
-
-    @property
-    def error_rate(self) -> float:
-        return self.errors_5xx / self.invocations if self.invocations else 0.0
-
-    def quantile(self, q: float) -> float:
-        """The bucket bound under which a fraction ``q`` of the window's requests finished."""
-        total = self.buckets[-1][1] if self.buckets else 0.0
-        for bound, count in self.buckets:
-            if total and count >= q * total:
-                return bound
-        return 0.0
+def exposition() -> bytes:
+    """Every worker's counters, summed, in Prometheus' text format."""
+    return generate_latest(_summed())
 
 
-def parse(text: str) -> dict[str, VariantCounters]:
-    """Variant name → its counters, from a ``/metrics`` scrape."""
-    found: dict[str, dict] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            variant = sample.labels.get("variant")
-            if variant is None:
-                continue
-            entry = found.setdefault(variant, {"invocations": 0.0, "errors_5xx": 0.0, "b": {}})
-            if sample.name == "skiff_invocations_total":
-                entry["invocations"] = sample.value
-            elif sample.name == "skiff_invocation_5xx_errors_total":
-                entry["errors_5xx"] = sample.value
-            elif sample.name == "skiff_model_latency_seconds_bucket":
-                entry["b"][float(sample.labels["le"])] = sample.value
+def worker_gauges() -> dict[str, float]:
+    """The config gauges over all workers (min served, max failed, how many ready)."""
     return {
-        name: VariantCounters(e["invocations"], e["errors_5xx"], tuple(sorted(e["b"].items())))
-        for name, e in found.items()
+        sample.name: sample.value
+        for family in _summed().collect()
+        if family.name in WORKER_GAUGES
+        for sample in family.samples
     }

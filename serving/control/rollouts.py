@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from core.errors import ServingError, UpdateRolledBack
 from core.records.endpoints import EndpointConfig, EndpointStore, Variant
-from serving import local, metrics
+from serving.control import scrapes, servers
 
 logger = logging.getLogger(__name__)
 Strategy = Literal["ALL_AT_ONCE", "CANARY", "LINEAR"]
@@ -88,7 +88,7 @@ class BlueGreen:
     def __init__(
         self,
         configs: EndpointStore,
-        server: local.RunningEndpoint,
+        server: servers.RunningEndpoint,
         policy: UpdatePolicy,
         sleep: Callable[[float], None] = time.sleep,
     ):
@@ -119,7 +119,7 @@ class BlueGreen:
     def _apply(self, config: EndpointConfig, blue: EndpointConfig) -> EndpointConfig:
         published = self.configs.update(self.name, lambda _: config)
         try:
-            local.wait_for_config(self.server, published.number)
+            servers.wait_for_config(self.server, published.number)
         except ServingError as exc:
             self._rollback(blue, f"config {published.number} could not be served: {exc}")
         logger.info("%s: config %d live (%s)", self.name, published.number, config.reason)
@@ -149,15 +149,15 @@ class BlueGreen:
                     f"(limit {alarms.max_p99_ms:.0f} ms)",
                 )
 
-    def _counters(self, variant: str) -> metrics.VariantCounters:
+    def _counters(self, variant: str) -> scrapes.VariantCounters:
         response = httpx.get(f"{self.server.url}/metrics", timeout=10, **self.server.http_options())
         response.raise_for_status()
-        return metrics.parse(response.text).get(variant, metrics.VariantCounters())
+        return scrapes.parse(response.text).get(variant, scrapes.VariantCounters())
 
     def _rollback(self, blue: EndpointConfig, why: str) -> None:
         restored = blue.model_copy(update={"reason": f"rollback: {why}", "transitional": False})
         back = self.configs.update(self.name, lambda _: restored)
-        local.wait_for_config(self.server, back.number)
+        servers.wait_for_config(self.server, back.number)
         logger.warning(
             "%s: rolled back to the old variants (config %d): %s", self.name, back.number, why
         )
@@ -168,7 +168,7 @@ def set_weights(
     configs: EndpointStore,
     name: str,
     weights: dict[str, float],
-    server: local.RunningEndpoint | None = None,
+    server: servers.RunningEndpoint | None = None,
 ) -> EndpointConfig:
     """Change the traffic weights of existing variants, without loading anything new."""
     current = configs.current(name)
@@ -191,7 +191,7 @@ def rollback(
     configs: EndpointStore,
     name: str,
     to: int | None = None,
-    server: local.RunningEndpoint | None = None,
+    server: servers.RunningEndpoint | None = None,
 ) -> EndpointConfig:
     """Serve an earlier config again: config ``to``, or else the last settled config (not a
     step of an update) whose traffic differs from the current one's."""
@@ -229,9 +229,9 @@ def _traffic(config: EndpointConfig) -> set[tuple[str, str, int, float]]:
 
 
 def _publish(
-    configs: EndpointStore, config: EndpointConfig, server: local.RunningEndpoint | None
+    configs: EndpointStore, config: EndpointConfig, server: servers.RunningEndpoint | None
 ) -> EndpointConfig:
     published = configs.update(config.endpoint, lambda _: config)
     if server is not None:
-        local.wait_for_config(server, published.number)
+        servers.wait_for_config(server, published.number)
     return published

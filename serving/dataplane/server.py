@@ -1,18 +1,17 @@
-"""The endpoint process: ``python -m serving.server --store URL --endpoint NAME [--options J]``.
+"""The endpoint process: ``python -m serving.dataplane.server --store URL --endpoint NAME``.
 
 It binds its socket itself (``--port 0``: a free port), records its URL in ``--state-file``
 (machine-local, outside the store), and serves until SIGTERM. ``--options`` is a
 ``ServerOptions`` as JSON: with ``server_workers`` N > 1 it is uvicorn's supervisor over N
 worker processes sharing the socket; each holds every live variant and follows the stored
 config on its own, and their counters are summed through a shared metrics folder
-(``serving/metrics.py``). HTTPS when given a certificate and key; a bearer token when given a
+(``instrumentation.py``). HTTPS when given a certificate and key; a bearer token when given a
 token file.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shutil
@@ -26,15 +25,18 @@ from uvicorn.supervisors import Multiprocess
 
 from core.clock import now
 from core.errors import ServingError
+from serving.contract import ServerState
 from serving.options import ServerOptions
 
 # What each worker's app reads (workers are spawned processes: they get the environment).
+# Named here, not in app.py: importing the app would import prometheus_client, which must
+# not happen before PROMETHEUS_MULTIPROC_DIR is set below.
 ENV_STORE, ENV_ENDPOINT, ENV_POLL = "SKIFF_SERVE_STORE", "SKIFF_SERVE_ENDPOINT", "SKIFF_SERVE_POLL"
 ENV_OPTIONS = "SKIFF_SERVE_OPTIONS"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m serving.server", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m serving.dataplane.server", description=__doc__)
     parser.add_argument("--store", required=True)
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--host", default="127.0.0.1")
@@ -63,19 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     url = f"{scheme}://{host if ':' not in host else f'[{host}]'}:{port}"
     if args.state_file:
         tmp = args.state_file.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps(
-                {
-                    "pid": os.getpid(),
-                    "url": url,
-                    "store": args.store,
-                    "endpoint": args.endpoint,
-                    "started_at": now(),
-                    "auth_token_file": options.auth_token_file,
-                    "certfile": options.certfile,
-                }
-            )
+        state = ServerState(
+            pid=os.getpid(),
+            url=url,
+            store=args.store,
+            endpoint=args.endpoint,
+            started_at=now(),
+            auth_token_file=options.auth_token_file,
+            certfile=options.certfile,
         )
+        tmp.write_text(state.model_dump_json())
         os.replace(tmp, args.state_file)
     # Before anything imports prometheus_client: its multiprocess mode reads this at import.
     metrics_dir = tempfile.mkdtemp(prefix="skiff-metrics-")
@@ -87,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         ENV_OPTIONS: options.model_dump_json(),
     }
     config = uvicorn.Config(
-        "serving.app:app_from_environment",
+        "serving.dataplane.app:app_from_environment",
         factory=True,
         log_level="warning",
         access_log=False,

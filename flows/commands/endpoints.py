@@ -1,0 +1,176 @@
+"""``skiff endpoints ...``: list, describe, start, deploy, weights, rollback, delete, logs,
+invoke."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core.errors import ServingError
+from core.records.endpoints import EndpointStore
+from core.runtime import endpoint_folder
+from core.store import Store
+from flows.commands import Area, arg, print_json, table
+from flows.commands.models import VERSION
+from flows.flags import add_config_arguments, config_from_arguments
+from serving.contract import LOG_FILE
+from serving.control import rollouts, servers
+from serving.control.client import EndpointClient
+from serving.control.rollouts import UpdatePolicy
+from serving.options import ServerOptions
+
+ENDPOINTS = Area("endpoints", "model endpoints")
+NAME = arg("name", help="endpoint name")
+SERVER = (
+    arg("--host", default="127.0.0.1"),
+    arg("--port", type=int, default=0, help="0: a free port"),
+    lambda parser: add_config_arguments(parser, ServerOptions),
+)
+
+
+def _weight(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        return name, float(value) if sep else float("nan")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected VARIANT=WEIGHT, got {text!r}") from None
+
+
+@ENDPOINTS.command("list", "list endpoints")
+def endpoints_list(store: Store, args: argparse.Namespace) -> None:
+    configs = EndpointStore(store)
+    rows = []
+    for name in configs.names():
+        config = configs.current(name)
+        server = servers.running(store, name)
+        variants = (
+            f"{v.name}={v.model_group}:{v.model_version}@{v.weight:g}" for v in config.variants
+        )
+        rows.append(
+            {
+                "name": name,
+                "variants": ", ".join(variants),
+                "config": config.number,
+                "url": server.url if server else "(stopped)",
+            }
+        )
+    print(table(rows, ["name", "variants", "config", "url"]))
+
+
+@ENDPOINTS.command("describe", "config, history and server", NAME)
+def endpoints_describe(store: Store, args: argparse.Namespace) -> None:
+    configs = EndpointStore(store)
+    server = servers.running(store, args.name)
+    history = [
+        {"number": c.number, "created_at": c.created_at, "reason": c.reason}
+        for c in configs.history(args.name)
+    ]
+    print_json(
+        {
+            "endpoint": args.name,
+            "config": configs.current(args.name).model_dump(),
+            "history": history,
+            "server": {
+                "url": server.url,
+                "pid": server.pid,
+                "started_at": server.started_at,
+                "log": str(server.log),
+            }
+            if server
+            else None,
+        }
+    )
+
+
+@ENDPOINTS.command("start", "start its server from the stored config", NAME, *SERVER)
+def endpoints_start(store: Store, args: argparse.Namespace) -> None:
+    options = config_from_arguments(args, ServerOptions)
+    server = servers.start(store, args.name, args.host, args.port, options=options)
+    print(f"endpoint {args.name} serving at {server.url} (pid {server.pid}, log {server.log})")
+
+
+@ENDPOINTS.command(
+    "deploy",
+    "deploy a version: create, or update by a strategy",
+    NAME,
+    *VERSION,
+    *SERVER,
+    lambda parser: add_config_arguments(parser, UpdatePolicy),
+)
+def endpoints_deploy(store: Store, args: argparse.Namespace) -> None:
+    from flows.approval import deploy_approved
+
+    done = deploy_approved(
+        store,
+        args.name,
+        args.group,
+        args.version,
+        host=args.host,
+        port=args.port,
+        policy=config_from_arguments(args, UpdatePolicy),
+        server=config_from_arguments(args, ServerOptions),
+    )
+    print(
+        f"endpoint {args.name}: {args.group} version {args.version} serves all traffic at "
+        f"{done.endpoint_url} (config {done.config_number}, {done.seconds_to_live:.1f} s)"
+    )
+
+
+WEIGHTS = arg("weights", nargs="+", type=_weight, metavar="VARIANT=WEIGHT")
+
+
+@ENDPOINTS.command("weights", "change the traffic weights of its variants", NAME, WEIGHTS)
+def endpoints_weights(store: Store, args: argparse.Namespace) -> None:
+    server = servers.running(store, args.name)
+    config = rollouts.set_weights(EndpointStore(store), args.name, dict(args.weights), server)
+    print(f"endpoint {args.name}: config {config.number}, {config.reason}")
+
+
+TO = arg("--to", type=int, help="config number (default: the last other one)")
+
+
+@ENDPOINTS.command("rollback", "serve an earlier config again", NAME, TO)
+def endpoints_rollback(store: Store, args: argparse.Namespace) -> None:
+    server = servers.running(store, args.name)
+    config = rollouts.rollback(EndpointStore(store), args.name, args.to, server)
+    print(f"endpoint {args.name}: config {config.number}, {config.reason}")
+
+
+@ENDPOINTS.command("delete", "stop its server and retire it", NAME)
+def endpoints_delete(store: Store, args: argparse.Namespace) -> None:
+    from serving.control.deploys import delete
+
+    was_running = delete(store, args.name)
+    print(f"endpoint {args.name} deleted" + (" (server stopped)" if was_running else ""))
+
+
+@ENDPOINTS.command("logs", "print its server's log", NAME)
+def endpoints_logs(store: Store, args: argparse.Namespace) -> None:
+    path = endpoint_folder(store.root, args.name) / LOG_FILE
+    if not path.exists():
+        raise ServingError(f"no server log for endpoint {args.name!r} on this machine")
+    print(path.read_text(errors="replace"), end="")
+
+
+@ENDPOINTS.command(
+    "invoke",
+    "send one request",
+    NAME,
+    arg("--body", required=True, help="request body ('-': standard input)"),
+    arg("--content-type", default="application/json"),
+    arg("--accept"),
+    arg("--target-variant"),
+)
+def endpoints_invoke(store: Store, args: argparse.Namespace) -> None:
+    server = servers.running(store, args.name)
+    if server is None:
+        raise ServingError(
+            f"endpoint {args.name!r} is not running here; start it with "
+            f"'skiff endpoints start {args.name}'"
+        )
+    body = sys.stdin.buffer.read() if args.body == "-" else args.body.encode()
+    with EndpointClient(server.url, **server.http_options()) as client:
+        response = client.invoke(body, args.content_type, args.accept, args.target_variant)
+    print(response.text, end="" if response.text.endswith("\n") else "\n")
+    if response.status_code != 200:
+        raise ServingError(f"the endpoint answered {response.status_code}")

@@ -1,0 +1,114 @@
+"""Command-line flags from a pydantic model, and back: one flag per field (nested models
+flattened, so ``xgboost.max_depth`` is ``--max-depth``), each with the field's description,
+bounds and default in its help; unset flags keep the model's defaults, and pydantic validates
+what comes back. The pipeline's flags, the endpoint commands' and the deploy flow's all come
+from here, so a flag and a flow parameter always agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import types
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+
+from pydantic import BaseModel
+
+from algorithms.xgboost_params import XGBoostHyperparameters, describe_range
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return args[0] if len(args) == 1 else str
+    return annotation
+
+
+def _scalar(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, _scalar(value)
+
+
+def _help(field: Any, annotation: Any, owner: type[BaseModel], name: str) -> str:
+    text = field.description or ""
+    if owner is XGBoostHyperparameters:
+        text += f"; {describe_range(name)}"
+    default = field.get_default(call_default_factory=True)
+    if default is None or default == {} or isinstance(default, BaseModel):
+        return text
+    return f"{text} (default: {default})"
+
+
+def _or_none(kind: type) -> Any:
+    """A flag type that also takes 'none' (for optional fields)."""
+
+    def parse(text: str) -> Any:
+        return None if text.lower() in ("none", "null") else kind(text)
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def add_config_arguments(
+    parser: argparse.ArgumentParser,
+    model: type[BaseModel],
+    prefix: tuple[str, ...] = (),
+) -> None:
+    """Add a flag per field (nested models flattened); unset flags keep the model's defaults."""
+    group = parser.add_argument_group(" ".join(prefix) + " options") if prefix else parser
+    for name, field in model.model_fields.items():
+        annotation = _unwrap_optional(field.annotation)
+        optional = annotation is not field.annotation
+        dest = ".".join((*prefix, name))
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            add_config_arguments(parser, annotation, (*prefix, name))
+            continue
+        flag = _flag(field.alias or name)
+        kwargs: dict[str, Any] = {
+            "dest": dest,
+            "default": argparse.SUPPRESS,
+            "help": _help(field, annotation, model, name),
+            "metavar": (field.alias or name).upper(),
+        }
+        if annotation is bool:
+            kwargs |= {"action": argparse.BooleanOptionalAction, "metavar": None}
+        elif get_origin(annotation) is Literal:
+            kwargs |= {"choices": get_args(annotation), "metavar": None}
+        elif get_origin(annotation) is dict:
+            flag = _flag(name.removesuffix("s"))
+            kwargs |= {"action": "append", "type": _key_value, "metavar": "NAME=VALUE"}
+        elif get_origin(annotation) is list:
+            kwargs |= {"nargs": "+"}
+        elif annotation in (int, float, str):
+            kwargs["type"] = _or_none(annotation) if optional else annotation
+        group.add_argument(flag, **kwargs)
+
+
+def config_from_arguments(args: argparse.Namespace, model: type[M]) -> M:
+    """Turn parsed flags (dotted dests) back into the nested config; pydantic validates it."""
+    nested: dict[str, Any] = {}
+    for dest, value in vars(args).items():
+        if dest.split(".")[0] not in model.model_fields:
+            continue
+        *parents, leaf = dest.split(".")
+        target = nested
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        pairs = isinstance(value, list) and all(isinstance(v, tuple) for v in value)
+        target[leaf] = dict(value) if pairs else value  # NAME=VALUE flags make a dict
+    return model.model_validate(nested)
