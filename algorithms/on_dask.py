@@ -174,11 +174,11 @@ def train_on_cluster(
     runner: JobRunner, algorithm: Any, hyperparameters: dict[str, Any], context: TrainingContext
 ) -> TrainedModel:
     spec, resources = runner.spec, runner.spec.resources
-    address = resources["scheduler"]
-    client = connect(address, float(resources.get("connect_timeout", 10)))
+    address = resources.scheduler
+    client = connect(address, resources.connect_timeout)
     try:
-        if expected := resources.get("workers"):
-            wait_for_workers(client, int(expected), float(resources["worker_start_timeout"]))
+        if resources.workers:
+            wait_for_workers(client, resources.workers, resources.worker_start_timeout)
         if ":" in spec.algorithm:
             check_imports(client, spec.algorithm.partition(":")[0])
         lock = Lock(LOCK_NAME)
@@ -209,7 +209,7 @@ def train_on_cluster(
                 features=spec.features,
             )
             runner.move(Status.IN_PROGRESS, Secondary.TRAINING, f"{spec.algorithm} on Dask")
-            timeout = float(resources.get("collective_timeout", 300))
+            timeout = resources.collective_timeout
             with fail_on_worker_loss(client, silence=timeout):
                 model = algorithm.train_distributed(client, data, hyperparameters, context, timeout)
             model.info |= {"cluster": info, "rows_per_worker": split}

@@ -69,7 +69,7 @@ class JobRunner:
 
     def use_scheduler(self, address: str) -> None:
         """Train on the Dask scheduler at ``address``, whatever the spec's resources say."""
-        resources = self.spec.resources | {"scheduler": address}
+        resources = self.spec.resources.model_copy(update={"scheduler": address})
         self.spec = self.spec.model_copy(update={"resources": resources})
 
     def move(self, status: Status, secondary: Secondary, message: str = "", **changes: Any) -> None:
@@ -103,9 +103,9 @@ class JobRunner:
         hyperparameters = algorithm.validate_hyperparameters(spec.hyperparameters)
         with tempfile.TemporaryDirectory(prefix=f"skiff-{spec.name}-") as tmp:
             context = TrainingContext(
-                output_dir=Path(tmp), log=self.log, threads=int(spec.resources.get("threads", 0))
+                output_dir=Path(tmp), log=self.log, threads=spec.resources.threads
             )
-            scheduler = spec.resources.get("scheduler")
+            scheduler = spec.resources.scheduler
             if scheduler and hasattr(algorithm, "train_distributed"):
                 from algorithms.on_dask import train_on_cluster  # distributed loads only here
 

@@ -1,21 +1,83 @@
-"""The backend contract: run a training job to a terminal status, and release what you made."""
+"""The backend contract: run a training job to a terminal status, and release what you made;
+and the options every backend declares beside its code."""
 
 from __future__ import annotations
 
+import argparse
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.json_schema import SkipJsonSchema
+
 from algorithms.catalog import resolve_algorithm
+from core.errors import BackendError, describe_invalid
 from core.records.jobs import JobStatus, JobStore, TrainingJob
 from core.store import Store
+
+
+class BackendOptions(BaseModel):
+    """What a backend is configured with: a pydantic model beside the backend's code that
+    imports nothing heavy. The pipeline's options, its flags, the flows' parameters and
+    ``--help`` are built from these models (``backends/catalog.py``), and they are validated
+    once, here: a backend given a validated model trusts it.
+
+    ``threads`` is the one option the pipeline offers every backend (``--threads``, the flows'
+    ``threads``): the chosen backend's options receive it, so it is no flag or form field of
+    any backend's own. A backend that cannot use it refuses it by name.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    threads: SkipJsonSchema[int | None] = Field(None, ge=0, le=1024, description="training threads")
+
+
+@dataclass(frozen=True)
+class BackendCommand:
+    """A ``skiff <backend> <name>`` command that a backend brings (``skiff ec2 reap``).
+
+    ``arguments`` are ``add_argument`` calls as ``(flags, options)``; ``run`` returns rows to
+    print as a table of ``columns``, or text to print as it is.
+    """
+
+    name: str
+    help: str
+    run: Callable[[argparse.Namespace], list[dict[str, Any]] | str]
+    arguments: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = ()
+    columns: tuple[str, ...] = ()
 
 
 class TrainingBackend(ABC):
     """Runs training jobs on some compute. Use it as a context manager: on exit it releases
     whatever it created (clusters, instances), whether the job succeeded or not.
+
+    Args:
+        options: the backend's options, already validated (the pipeline's); or
+        **given: the same options as keywords, validated here.
     """
 
     name: ClassVar[str]
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
+
+    def __init__(self, options: BackendOptions | None = None, **given: Any):
+        if options is not None and given:
+            raise BackendError(f"give the {self.name} backend options or keywords, not both")
+        self.options = options if options is not None else self.validate_options(**given)
+
+    @classmethod
+    def validate_options(cls, **given: Any) -> BackendOptions:
+        """``given`` as the backend's options.
+
+        Raises:
+            BackendError: naming each invalid option and why.
+        """
+        try:
+            return cls.Options(**given)
+        except ValidationError as exc:
+            problems = describe_invalid(exc)
+            raise BackendError(f"invalid {cls.name} backend options: {problems}") from None
 
     def __enter__(self) -> Self:
         return self

@@ -29,12 +29,12 @@ from typing import Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from backends.base import TrainingBackend
+from backends.base import BackendOptions, TrainingBackend
 from backends.ec2_fleet import Fleet, describe_error, ec2_client
-from backends.ec2_options import Ec2Settings, config_file, resolve_settings
+from backends.ec2_options import Ec2Options, Ec2Settings, config_file, resolve_settings
 from backends.ec2_userdata import GRACE_SECONDS, Role, user_data
 from core.errors import BackendError, Interrupted
-from core.records.jobs import JobStatus, JobStore, Secondary, Status, TrainingJob
+from core.records.jobs import JobResources, JobStatus, JobStore, Secondary, Status, TrainingJob
 
 logger = logging.getLogger(__name__)
 
@@ -101,31 +101,31 @@ class SignalGuard:
 
 
 class Ec2Backend(TrainingBackend):
-    """Runs jobs on EC2 instances launched for them. Options: see ``Ec2Settings`` (each also
-    from ``SKIFF_EC2_*`` or the config file).
+    """Runs jobs on EC2 instances launched for them.
 
     Args:
+        options: ``Ec2Options`` (or their fields as keywords); what they leave unset comes
+            from ``SKIFF_EC2_*`` or the config file, read here (``Ec2Settings``).
         poll_interval: seconds between checks of the status file and the instances.
         teardown_timeout: seconds to confirm that every instance is terminating.
         collective_timeout: seconds an xgboost collective may wait on a peer.
     """
 
     name: ClassVar[str] = "ec2"
+    Options: ClassVar[type[BackendOptions]] = Ec2Options  # type: ignore[assignment]
 
     def __init__(
         self,
-        threads: int | None = None,
+        options: BackendOptions | None = None,
+        *,
         poll_interval: float = 2.0,
         teardown_timeout: float = 20.0,
-        collective_timeout: float = 300,
-        **options: Any,
+        collective_timeout: float = JobResources().collective_timeout,
+        **given: Any,
     ):
-        if threads is not None:
-            raise BackendError(
-                "threads: the ec2 backend uses every core of each instance; "
-                "choose the instance type instead"
-            )
-        self.settings: Ec2Settings = resolve_settings(**options)
+        super().__init__(options, **given)
+        given_here = self.options.model_dump(exclude={"threads"}, exclude_none=True)
+        self.settings: Ec2Settings = resolve_settings(**given_here)
         if not self.settings.ami:
             raise BackendError(
                 f"the ec2 backend needs an AMI: --ami, SKIFF_EC2_AMI or 'ami' in {config_file()}"
@@ -142,7 +142,7 @@ class Ec2Backend(TrainingBackend):
                 f"the ec2 backend needs an s3:// store: instances cannot read {local[0]}"
             )
         s = self.settings
-        resources = {
+        launch = {
             "job_id": f"{job.name}-{secrets.token_hex(4)}",
             "instance_type": s.instance_type,
             "instance_count": s.instance_count,
@@ -150,8 +150,8 @@ class Ec2Backend(TrainingBackend):
             "region": self.region(),
             "spot": s.spot,
             "collective_timeout": self.collective_timeout,
-        } | job.resources
-        return job.model_copy(update={"resources": resources})
+        }
+        return job.model_copy(update={"resources": job.resources.under(launch)})
 
     def region(self) -> str:
         import boto3
@@ -168,7 +168,7 @@ class Ec2Backend(TrainingBackend):
         launch_by = datetime.now(UTC) + timedelta(
             seconds=job.max_runtime_seconds + GRACE_SECONDS + self.settings.worker_start_timeout
         )
-        fleet = Fleet(ec2_client(res["region"]), res["job_id"], job.name, self.settings, launch_by)
+        fleet = Fleet(ec2_client(res.region), res.job_id, job.name, self.settings, launch_by)
         with SignalGuard() as guard:
             try:
                 end = self._launch_and_follow(job, jobs, fleet, guard)
@@ -204,9 +204,9 @@ class Ec2Backend(TrainingBackend):
         s = self.settings
         return user_data(
             role,
-            job_id=job.resources["job_id"],
+            job_id=job.resources.job_id,
             spec_url=spec_url,
-            region=job.resources["region"],
+            region=job.resources.region,
             python=s.remote_python,
             max_runtime=job.max_runtime_seconds,
             instance_count=s.instance_count,

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, create_model
+from pydantic import Field, ValidationError, create_model, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,7 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from core.errors import BackendError
+from backends.base import BackendOptions
+from core.errors import BackendError, describe_invalid
 
 CONFIG_FILE = Path("~/.config/skiff/ec2.toml").expanduser()
 
@@ -87,9 +88,9 @@ def resolve_settings(**given: Any) -> Ec2Settings:
     try:
         return Ec2Settings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise BackendError(
-            f"invalid ec2 options (arguments, SKIFF_EC2_* or {config_file()}): {problems}"
+            f"invalid ec2 options (arguments, SKIFF_EC2_* or {config_file()}): "
+            f"{describe_invalid(exc)}"
         ) from None
 
 
@@ -101,9 +102,18 @@ def _described(field: Any) -> str:
     return f"{field.description} (default: {default})" if default else str(field.description)
 
 
+def _no_threads(cls: type, threads: int | None) -> None:
+    if threads is not None:
+        raise ValueError(
+            "the ec2 backend uses every core of each instance; choose the instance type instead"
+        )
+
+
 Ec2Options = create_model(
     "Ec2Options",
-    __doc__="Options of the ``ec2`` backend; unset ones come from SKIFF_EC2_* or the config.",
+    __base__=BackendOptions,
+    __doc__="The ec2 backend's options; unset ones come from SKIFF_EC2_* or the config file.",
+    __validators__={"_no_threads": field_validator("threads")(_no_threads)},
     **{
         name: (field.annotation | None, Field(None, description=_described(field)))
         for name, field in Ec2Settings.model_fields.items()

@@ -9,13 +9,17 @@ import subprocess
 import sys
 import threading
 import time
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from backends.base import TrainingBackend
+from backends.base import BackendOptions, TrainingBackend
 from core.processes import child_env, end_process
 from core.records.jobs import JobStatus, JobStore, Secondary, Status, TrainingJob
 
 logger = logging.getLogger(__name__)
+
+
+class LocalOptions(BackendOptions):
+    """The local backend's options: only ``threads`` (0 or unset: every core)."""
 
 
 class LocalBackend(TrainingBackend):
@@ -26,18 +30,21 @@ class LocalBackend(TrainingBackend):
     caller's process group, so a Ctrl-C or a cancelled flow run ends it too.
 
     Args:
-        threads: training threads (0: every core).
+        options: ``LocalOptions`` (or ``threads=`` as a keyword).
         poll_interval: seconds between checks of the child, the clock and stop requests.
     """
 
     name: ClassVar[str] = "local"
+    Options: ClassVar[type[BackendOptions]] = LocalOptions
 
-    def __init__(self, threads: int = 0, poll_interval: float = 0.2):
-        self.threads = threads
+    def __init__(
+        self, options: BackendOptions | None = None, *, poll_interval: float = 0.2, **given: Any
+    ):
+        super().__init__(options, **given)
         self.poll_interval = poll_interval
 
     def prepare(self, job: TrainingJob) -> TrainingJob:
-        resources = {"threads": self.threads} | job.resources
+        resources = job.resources.under({"threads": self.options.threads or 0})
         return job.model_copy(update={"resources": resources})
 
     def execute(self, job: TrainingJob, jobs: JobStore) -> JobStatus:

@@ -39,6 +39,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 
 class SkiffError(Exception):
     """Base class of every error Skiff raises on purpose (its message is meant for users)."""
@@ -155,3 +157,15 @@ class NotApproved(PipelineError):
 class Interrupted(BaseException):
     """SIGTERM arrived where nothing else turns it into an exception (not a SkiffError: like
     KeyboardInterrupt, it is not caught by ``except Exception``)."""
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """A pydantic error as our messages say it: ``field: why; other.field: why``."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(map(str, error["loc"]))
+        cause = error.get("ctx", {}).get("error")
+        # A validator's own ValueError already says what is wrong: no "Value error, " prefix.
+        why = str(cause) if isinstance(cause, ValueError) else error["msg"]
+        problems.append(f"{where}: {why}" if where else why)
+    return "; ".join(problems)

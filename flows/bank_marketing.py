@@ -18,13 +18,16 @@ from prefect import flow, get_run_logger, tags
 from prefect.client.orchestration import get_client
 from prefect.runtime import flow_run
 
+from backends.catalog import options_model
 from core.errors import PipelineError, SkiffError
+from core.plugins import is_dotted
 from core.records.registry import Approval, ModelVersion
 from core.store import Store
 from flows import bank, datasets, report, steps
 from flows.caching import T, cached, code_version, result_storage
 from flows.config import PipelineConfig, flow_docstring, flow_signature
 from flows.flags import add_config_arguments, config_from_arguments
+from flows.summary import human_summary
 from flows.training import TrainingRequest, job_name
 from serving.control import deploys
 
@@ -205,54 +208,34 @@ _bank_marketing.__doc__ = flow_docstring(__doc__)
 bank_marketing = flow(name="bank-marketing", description=__doc__, log_prints=True)(_bank_marketing)
 
 
-def human_summary(summary: dict[str, Any]) -> str:
-    store = summary["store"]
-    lines = [f"store:          {store}"]
-    if summary.get("dataset_id"):
-        lines.append(f"dataset:        {summary['dataset_id']}")
-    if summary.get("job_name"):
-        lines.append(f"training job:   {summary['job_name']} ({summary['job_status']})")
-    metrics = summary.get("metrics", {})
-    if metrics:
-        lines.append("metrics:")
-        lines += [f"  {name:<22}{value:.4f}" for name, value in metrics.items()]
-    if summary.get("model_version"):
-        lines.append(
-            f"model:          {summary['model_group']} version {summary['model_version']} "
-            f"({summary['approval_status']})"
-        )
-    if summary.get("not_deployed"):
-        lines.append(f"not deployed:   {summary['not_deployed']}")
-    if summary.get("endpoint_url"):
-        name, url = summary["endpoint_name"], summary["endpoint_url"]
-        if summary.get("endpoint_deleted"):
-            lines.append(f"endpoint:       {name} (deleted at the end of the run)")
-        else:
-            lines += [
-                f"endpoint:       {name} at {url}",
-                "  invoke it:",
-                f"    curl -s {url}/invocations -H 'Content-Type: application/json' "
-                f"-d '{{\"instances\": [{json.dumps(bank.EXAMPLE_RECORD)}]}}'",
-                f"  stop it:      skiff --store {store} endpoints delete {name}",
-            ]
-    if summary.get("evaluation_url"):
-        lines.append(f"evaluation:     {summary['evaluation_url']}")
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The pipeline's flags; with ``--backend package.module:Class``, that backend's too."""
     parser = argparse.ArgumentParser(
         prog="python -m flows.bank_marketing",
         description="Train, register, deploy and evaluate a model on the UCI bank-marketing "
         "data (SageMaker's direct-marketing demo), as a Prefect flow.",
     )
     add_config_arguments(parser, PipelineConfig)
+    chosen = argparse.ArgumentParser(add_help=False)
+    chosen.add_argument("--backend", default="local")
+    backend = chosen.parse_known_args(argv)[0].backend
+    if is_dotted(backend):  # its options: flags of their own, gathered in backend_options
+        try:
+            options = options_model(backend)
+        except SkiffError as exc:
+            parser.error(f"--backend: {exc}")
+        add_config_arguments(parser, options, ("backend_options",), f"{backend} options")
     parser.add_argument(
         "--summary-json",
         type=Path,
         metavar="FILE",
         help="also write the run's summary as JSON to FILE",
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         config = config_from_arguments(args, PipelineConfig)

@@ -19,12 +19,10 @@ import sys
 
 from core.errors import SkiffError
 from core.store import DEFAULT_STORE, Store
-from flows.commands.ec2 import EC2
+from flows.commands.backends import backend_areas
 from flows.commands.endpoints import ENDPOINTS
 from flows.commands.jobs import JOBS
 from flows.commands.models import MODELS
-
-AREAS = (JOBS, MODELS, ENDPOINTS, EC2)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="store root URL (default: $SKIFF_STORE or ./.skiff)",
     )
     areas = parser.add_subparsers(dest="area", required=True)
-    for area in AREAS:
+    for area in (JOBS, MODELS, ENDPOINTS, *backend_areas()):
         area.add_to(areas)
     return parser
 

@@ -2,55 +2,47 @@
 flow's signature (so ``--max-depth 3`` and ``prefect deployment run ... --param`` agree).
 
 Top-level fields are the common options. Options of one algorithm or one backend sit in a
-nested model named after it (``xgboost``, ``local``); a new backend only adds its own field.
-On the command line the nested fields are flattened (``--threads``, ``--max-depth``).
+nested model named after it (``xgboost``, ``dask``, ``ec2``). The backends' fields are built
+from the backends' catalog, each backend's own options model (``backends/catalog.py``): a new
+backend only registers itself. A backend given by dotted path brings its options model too;
+its values travel in ``backend_options``. On the command line nested fields are flattened
+(``--threads``, ``--max-depth``, ``--scheduler``).
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, model_validator
 
 from algorithms.xgboost_params import XGBoostHyperparameters
-from backends.ec2_options import Ec2Options
+from backends.base import BackendOptions
+from backends.catalog import BACKENDS, options_model
 from core.errors import SkiffError
+from core.plugins import is_dotted
 from core.store import DEFAULT_STORE
 from flows.data import UCI_URL
 from serving.control.rollouts import UpdatePolicy
 from serving.options import ServerOptions
 
-M = TypeVar("M", bound=BaseModel)
 Step = Literal["download", "clean", "split", "upload", "train", "register", "deploy", "evaluate"]
 STEPS: tuple[str, ...] = get_args(Step)
+COMMON = set(BackendOptions.model_fields)  # what every backend is offered: the top level's
 
 
-class DaskOptions(BaseModel):
-    """Options of the ``dask`` backend (``threads`` is the common option: per worker)."""
-
-    scheduler: str | None = Field(
-        None, description="address of an existing Dask scheduler (tcp://host:8786)"
-    )
-    workers: int | None = Field(
-        None, ge=1, le=1024, description="workers of the LocalCluster Skiff creates (default 2)"
-    )
-    cluster_class: str | None = Field(
-        None, description="a cluster class to create, as 'package.module:Class'"
-    )
-    cluster_kwargs: dict[str, Any] = Field(
-        default_factory=dict, description="keyword arguments of cluster_class"
-    )
-    collective_timeout: float = Field(
-        300, gt=0, description="seconds a collective may wait before the job fails"
-    )
-    connect_timeout: float = Field(10, gt=0, description="seconds to reach the scheduler")
+def backend_fields() -> dict[str, type[BackendOptions]]:
+    """Registered backend name → its options model, for the backends with options of their
+    own (beyond the common ones): each becomes a nested field of the pipeline's config."""
+    models = {name: options_model(name) for name in BACKENDS.table}
+    return {n: m for n, m in models.items() if set(m.model_fields) - COMMON}
 
 
-class PipelineConfig(BaseModel):
-    """Every option of the bank-marketing pipeline."""
+BACKEND_FIELDS = backend_fields()
 
-    model_config = ConfigDict(extra="forbid")
+
+class _BeforeBackends(BaseModel):
+    """The pipeline's options up to the backends' own (a template: see PipelineConfig)."""
 
     source: str = Field(UCI_URL, description="URL of the archive: https://, s3://, or a local path")
     sha256: str | None = Field(
@@ -89,11 +81,15 @@ class PipelineConfig(BaseModel):
         le=1024,
         description="training threads (local: 0 = every core; dask: per worker, default 1)",
     )
-    dask: DaskOptions = Field(default_factory=DaskOptions, description="'dask' backend options")
-    ec2: Ec2Options = Field(  # type: ignore[valid-type]
-        default_factory=Ec2Options,
-        description="'ec2' backend options (unset ones: SKIFF_EC2_* or the config file)",
+    backend_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="options of a backend given by dotted path (its Options model checks them)",
     )
+
+
+class _AfterBackends(BaseModel):
+    """The pipeline's options after the backends' own (a template: see PipelineConfig)."""
+
     max_runtime: float = Field(3600, gt=0, description="seconds before a training job is stopped")
     job_name: str | None = Field(None, description="training job name (default: generated)")
     model_group: str = Field("bank-marketing", description="model group in the registry")
@@ -126,18 +122,46 @@ class PipelineConfig(BaseModel):
         False, description="rerun every step, ignoring results cached by earlier runs"
     )
 
-    @model_validator(mode="after")
-    def _one_cluster(self) -> PipelineConfig:
-        if self.backend == "dask":
-            from backends.dask import check_cluster_options  # light: imports no distributed
 
-            d = self.dask
-            try:
-                check_cluster_options(
-                    d.scheduler, d.cluster_class, d.workers, self.threads, d.cluster_kwargs
+class _PipelineRules(BaseModel):
+    """What every PipelineConfig checks and offers; its fields are assembled below."""
+
+    model_config = ConfigDict(extra="forbid")
+    _backend: BackendOptions = PrivateAttr()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _common_options_to_backend(cls, data: Any) -> Any:
+        """Hand ``threads`` to the chosen backend's nested options, so they are validated
+        (and checked against that backend's other options) once, as a whole."""
+        if not isinstance(data, dict) or data.get("threads") is None:
+            return data
+        backend = data.get("backend", "local")
+        if backend not in BACKEND_FIELDS:
+            return data  # a backend without a field of its own: see _backend_options_once
+        nested = data.get(backend) or {}
+        if isinstance(nested, BaseModel):
+            nested = nested.model_dump(exclude_unset=True)
+        return data | {backend: nested | {"threads": data["threads"]}}
+
+    @model_validator(mode="after")
+    def _backend_options_once(self) -> Any:
+        name = self.backend
+        if name in BACKEND_FIELDS:
+            if self.backend_options:
+                raise ValueError(
+                    f"backend_options is for a backend given by dotted path; the {name} "
+                    f"backend's options are its own parameter, {name!r}"
                 )
-            except SkiffError as exc:
-                raise ValueError(str(exc)) from None
+            self._backend = getattr(self, name)
+            return self
+        if self.backend_options and not is_dotted(name):
+            raise ValueError(f"the {name} backend takes no backend_options")
+        common = {"threads": self.threads} if self.threads is not None else {}
+        try:
+            self._backend = options_model(name).model_validate(self.backend_options | common)
+        except SkiffError as exc:  # an unknown name, a path that does not load
+            raise ValueError(str(exc)) from None
         return self
 
     def stops_after(self, step: Step) -> bool:
@@ -149,12 +173,30 @@ class PipelineConfig(BaseModel):
             return self.xgboost.model_dump(by_alias=True) | self.hyperparameters
         return dict(self.hyperparameters)
 
-    def backend_options(self) -> dict[str, Any]:
-        """Keyword arguments of the chosen backend: ``threads`` and its own nested options."""
-        options = getattr(self, self.backend, None)
-        nested = options.model_dump() if isinstance(options, BaseModel) else {}
-        threads = {"threads": self.threads} if self.threads is not None else {}
-        return threads | nested
+    def chosen_backend_options(self) -> BackendOptions:
+        """The chosen backend's options, validated (the common ones included)."""
+        return self._backend
+
+
+def _fields(model: type[BaseModel]) -> dict[str, Any]:
+    return {name: (field.annotation, field) for name, field in model.model_fields.items()}
+
+
+def _backend_field(name: str, model: type[BackendOptions]) -> tuple[Any, Any]:
+    summary = (model.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+    return model, Field(
+        default_factory=model, description=summary or f"the {name} backend's options"
+    )
+
+
+PipelineConfig: type[_PipelineRules] = create_model(
+    "PipelineConfig",
+    __base__=_PipelineRules,
+    __doc__="Every option of the bank-marketing pipeline.",
+    **_fields(_BeforeBackends),
+    **{name: _backend_field(name, model) for name, model in BACKEND_FIELDS.items()},
+    **_fields(_AfterBackends),
+)
 
 
 # -- the flow's signature ----------------------------------------------------------------------

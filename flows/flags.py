@@ -13,6 +13,7 @@ import types
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel
+from pydantic.json_schema import SkipJsonSchema
 
 from algorithms.xgboost_params import XGBoostHyperparameters, describe_range
 
@@ -68,10 +69,18 @@ def add_config_arguments(
     parser: argparse.ArgumentParser,
     model: type[BaseModel],
     prefix: tuple[str, ...] = (),
+    title: str | None = None,
 ) -> None:
-    """Add a flag per field (nested models flattened); unset flags keep the model's defaults."""
-    group = parser.add_argument_group(" ".join(prefix) + " options") if prefix else parser
+    """Add a flag per field (nested models flattened); unset flags keep the model's defaults.
+
+    A field left out of the forms (``SkipJsonSchema``: a backend's ``threads``, which the
+    top level's ``--threads`` sets) gets no flag. A flag another model already took is
+    qualified by its model's name (``--<prefix>-<name>``).
+    """
+    group = parser.add_argument_group(title or f"{' '.join(prefix)} options") if prefix else parser
     for name, field in model.model_fields.items():
+        if any(isinstance(m, SkipJsonSchema) for m in field.metadata):
+            continue
         annotation = _unwrap_optional(field.annotation)
         optional = annotation is not field.annotation
         dest = ".".join((*prefix, name))
@@ -96,7 +105,10 @@ def add_config_arguments(
             kwargs |= {"nargs": "+"}
         elif annotation in (int, float, str):
             kwargs["type"] = _or_none(annotation) if optional else annotation
-        group.add_argument(flag, **kwargs)
+        try:
+            group.add_argument(flag, **kwargs)
+        except argparse.ArgumentError:  # taken: say whose this one is
+            group.add_argument(f"--{prefix[-1]}-{flag[2:]}" if prefix else flag, **kwargs)
 
 
 def config_from_arguments(args: argparse.Namespace, model: type[M]) -> M:
@@ -110,5 +122,8 @@ def config_from_arguments(args: argparse.Namespace, model: type[M]) -> M:
         for parent in parents:
             target = target.setdefault(parent, {})
         pairs = isinstance(value, list) and all(isinstance(v, tuple) for v in value)
-        target[leaf] = dict(value) if pairs else value  # NAME=VALUE flags make a dict
+        if pairs:  # NAME=VALUE flags make a dict (beside any named flags of the same model)
+            target.setdefault(leaf, {}).update(dict(value))
+        else:
+            target[leaf] = value
     return model.model_validate(nested)

@@ -6,9 +6,10 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SerializeAsAny
 
 from backends import get_backend
+from backends.base import BackendOptions
 from core.errors import TrainingFailed
 from core.records.jobs import JobStatus, JobStore, Status, TrainingJob
 from core.store import Store
@@ -26,7 +27,7 @@ class TrainingRequest(BaseModel):
     algorithm: str
     hyperparameters: dict[str, Any]
     backend: str
-    backend_options: dict[str, Any]
+    backend_options: SerializeAsAny[BackendOptions]  # validated once, by the config
     max_runtime: float
     model_group: str
     job_name: str | None = None
@@ -37,7 +38,7 @@ class TrainingRequest(BaseModel):
             algorithm=config.algorithm,
             hyperparameters=config.training_hyperparameters(),
             backend=config.backend,
-            backend_options=config.backend_options(),
+            backend_options=config.chosen_backend_options(),
             max_runtime=config.max_runtime,
             model_group=config.model_group,
             job_name=config.job_name,
@@ -75,7 +76,7 @@ def train(request: TrainingRequest, dataset: Dataset, store: Store) -> JobStatus
         TrainingFailed: the job ended Failed or Stopped (the message gives its reason).
     """
     job = make_job(request, dataset, store)
-    with get_backend(request.backend, **request.backend_options) as backend:
+    with get_backend(request.backend, request.backend_options) as backend:
         status = backend.run(job, store)
     if status.status != Status.COMPLETED:
         raise TrainingFailed(

@@ -118,7 +118,7 @@ class TestDaskSchedulerAddress(BackendContract):
     def test_job_record_shows_cluster_and_split(self, backend, store, tiny_channels):
         status = backend.run(make_job(store, tiny_channels), store)
         spec = JobStore(store).spec(status.name)
-        assert spec.resources["cluster"] == "existing scheduler"
+        assert spec.resources.cluster == "existing scheduler"
         assert status.info["cluster"]["workers"] == 2
         split = status.info["rows_per_worker"]["train"]
         assert len(split) == 2 and sum(split.values()) == 2000
@@ -276,7 +276,7 @@ def test_flow_trains_on_dask(prefect_server, archive, tmp_path):
     from core.store import Store
 
     jobs = JobStore(Store(str(tmp_path / "s")))
-    assert jobs.spec(summary["job_name"]).resources["cluster"] == "LocalCluster 2×1"
+    assert jobs.spec(summary["job_name"]).resources.cluster == "LocalCluster 2×1"
     split = jobs.status(summary["job_name"]).info["rows_per_worker"]["train"]
     assert len(split) == 2 and sum(split.values()) == 28831
 

@@ -274,7 +274,7 @@ def test_abandoned_instances_end_themselves(ec2, player, s3_store, channels):
         jobs.create(job)
         fleet = Fleet(
             ec2,
-            job.resources["job_id"],
+            job.resources.job_id,
             job.name,
             ec2_backend.settings,
             datetime.now(UTC) + timedelta(hours=1),

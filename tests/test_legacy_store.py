@@ -47,10 +47,14 @@ def test_every_record_reads_as_written(legacy):
     jobs = JobStore(legacy)
     assert jobs.names() == ["legacy-dask", "legacy-ec2", "legacy-local"]
     for name in jobs.names():
-        assert jobs.spec(name).name == name
+        spec, stored = jobs.spec(name), legacy.read_json(jobs.key(name, "job.json"))
+        assert json.loads(json.dumps(spec.model_dump())) == stored  # nothing lost or added
     assert jobs.status("legacy-local").status == Status.COMPLETED
     assert jobs.status("legacy-ec2").status == Status.PENDING
-    assert jobs.spec("legacy-dask").resources["cluster"] == "LocalCluster 1×1"
+    dask = jobs.spec("legacy-dask").resources
+    assert (dask.cluster, dask.workers, dask.connect_timeout) == ("LocalCluster 1×1", 1, 10)
+    ec2 = jobs.spec("legacy-ec2").resources
+    assert (ec2.instance_count, ec2.region, ec2.threads) == (2, "us-east-1", 0)  # 0: the default
     for name in ("legacy-local", "legacy-dask"):
         manifest = jobs.read(jobs.output_key(name, MANIFEST_FILE), ModelManifest)
         assert manifest.job_name == name and manifest.history["validation_auc"]

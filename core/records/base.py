@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from core.errors import AlreadyExistsError, NotFoundError, StoreError
+from core.errors import AlreadyExistsError, NotFoundError, StoreError, describe_invalid
 from core.store import Store
 
 M = TypeVar("M", bound=BaseModel)
@@ -99,9 +99,6 @@ class Records:
         try:
             return model.model_validate_json(raw)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors()
-            )
-            raise StoreError(
-                f"{self.store.url(key)} is not a valid {model.__name__}: {problems}"
-            ) from None
+            problems = describe_invalid(exc)
+            url = self.store.url(key)
+            raise StoreError(f"{url} is not a valid {model.__name__}: {problems}") from None

@@ -15,7 +15,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from core.clock import now
 from core.errors import AlreadyExistsError, JobError, NotFoundError, SkiffError
@@ -46,6 +46,38 @@ class Secondary(StrEnum):
     MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded"
 
 
+class JobResources(BaseModel):
+    """``resources`` in a job's spec: what its backend gave it, as the job's runner reads it.
+
+    A backend fills the fields that concern it; the others stay unset and are not stored.
+    The defaults here are the only statement of them (the dask backend's options take theirs
+    from here). A backend given by dotted path may record fields of its own.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    threads: int = Field(0, ge=0, description="training threads of the runner (0: every core)")
+    scheduler: str | None = Field(None, description="a Dask scheduler: train there")
+    cluster: str | None = Field(None, description="what that cluster is, for people")
+    workers: int | None = Field(None, ge=1, description="workers to wait for (still starting)")
+    worker_start_timeout: float = Field(60, gt=0, description="seconds to wait for them")
+    connect_timeout: float = Field(10, gt=0, description="seconds to reach the scheduler")
+    collective_timeout: float = Field(
+        300, gt=0, description="seconds an xgboost collective may wait on a peer"
+    )
+    # The ec2 backend's launch.
+    job_id: str | None = Field(None, description="the launch's id: the instances' skiff:job-id")
+    instance_type: str | None = None
+    instance_count: int | None = None
+    ami: str | None = None
+    region: str | None = None
+    spot: bool | None = None
+
+    def under(self, defaults: dict[str, Any]) -> JobResources:
+        """These resources, with ``defaults`` where they say nothing (the job's own win)."""
+        return JobResources.model_validate(defaults | self.model_dump(exclude_unset=True))
+
+
 class TrainingJob(BaseModel):
     """A job spec: what to train, on which data, where to put the result, on what compute."""
 
@@ -57,11 +89,16 @@ class TrainingJob(BaseModel):
     features: list[str]
     output_url: str
     backend: str = "local"
-    resources: dict[str, Any] = Field(default_factory=dict)
+    resources: JobResources = Field(default_factory=JobResources)
     max_runtime_seconds: float = Field(3600, gt=0)
     dataset_id: str | None = None
     feature_schema: dict[str, Any] | None = None
     created_at: str = Field(default_factory=now)
+
+    @field_serializer("resources")
+    def _resources_as_given(self, resources: JobResources) -> dict[str, Any]:
+        # Only what the backend set: unset fields keep their defaults when read back.
+        return resources.model_dump(exclude_unset=True)
 
     @field_validator("channels")
     @classmethod
