@@ -1,10 +1,10 @@
-"""The servers ``bench/serving.py`` compares Skiff with, on the same stack (Starlette on uvicorn
+"""The servers ``bench.serving_speed`` compares Skiff with, on the same stack (Starlette on uvicorn
 with uvloop and httptools, one process):
 
 - ``naive``: what one writes first: parse the CSV body, one ``inplace_predict`` per request.
 - ``floor``: no model at all; reads the body and answers a constant: the HTTP stack's cost.
 
-    python bench/baseline_servers.py naive --model model.ubj --port 8081
+    python -m bench.baseline_servers naive --model model.ubj --port 8081
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The pipeline's wall time with and without orchestration, measured side by side in one run.
 
-    python bench/pipeline.py [--source ../shared/data/bank-additional.zip] [--repeat 1]
+    python -m bench.pipeline [--source ../shared/data/bank-additional.zip] [--repeat 1]
 
 Runs, each in a fresh process and a fresh store, the same eight steps:
   (a) the flow against a running Prefect server (started here, on a free loopback port),
@@ -29,8 +29,9 @@ DEFAULT_SOURCE = ROOT.parent / "shared/data/bank-additional.zip"
 def plain(source: str, store_url: str, endpoint: str = "bench") -> dict:
     """Every step of the flow as plain function calls: what orchestration is measured against."""
     from core.store import Store
-    from flows import bank, data, datasets, deployment, evaluation, registration, training
+    from flows import bank, data, datasets, evaluation, registration, training
     from flows.config import PipelineConfig
+    from serving.control import deploys
 
     config = PipelineConfig(source=source, store=store_url)
     store = Store(store_url)
@@ -48,11 +49,11 @@ def plain(source: str, store_url: str, endpoint: str = "bench") -> dict:
         archive_sha256=archive.sha256,
         options=options,
     )
-    status = training.train(config, dataset, store)
+    status = training.train(training.TrainingRequest.from_config(config), dataset, store)
     version = registration.register(store, "bank-marketing", status.name, 0.0)
-    deployed = deployment.deploy(store, endpoint, "bank-marketing", version.version)
-    result = evaluation.evaluate(store, dataset, deployed.endpoint_url, "runs/bench")
-    deployment.delete(store, endpoint)
+    deploys.deploy(store, endpoint, "bank-marketing", version.version)
+    result = evaluation.evaluate(store, dataset, endpoint, "runs/bench")
+    deploys.delete(store, endpoint)
     return {"auc": result["metrics"]["auc"], "error_rate": result["metrics"]["error_rate"]}
 
 
@@ -61,9 +62,10 @@ def deploy_timings(source: str, store_url: str) -> dict:
     import httpx
 
     from core.store import Store
-    from flows import deployment, registration, training
+    from flows import registration, training
     from flows.config import PipelineConfig
     from flows.datasets import find_dataset
+    from serving.control import deploys
 
     plain(source, store_url, endpoint="warm-up")  # data, a first model version
     store = Store(store_url)
@@ -85,19 +87,19 @@ def deploy_timings(source: str, store_url: str) -> dict:
                 return
 
     started = time.perf_counter()
-    deployed = deployment.deploy(store, "timed", "bank-marketing", 1)
+    deployed = deploys.deploy(store, "timed", "bank-marketing", 1)
     first_answer(deployed.endpoint_url, "v1")
     new_endpoint = time.perf_counter() - started
 
     config = PipelineConfig(source=source, store=store_url)
     config = config.model_copy(update={"xgboost": config.xgboost.model_copy(update={"eta": 0.3})})
-    job = training.train(config, dataset, store).name
+    job = training.train(training.TrainingRequest.from_config(config), dataset, store).name
     version = registration.register(store, "bank-marketing", job, 0.0).version
     started = time.perf_counter()
-    deployment.deploy(store, "timed", "bank-marketing", version)
+    deploys.deploy(store, "timed", "bank-marketing", version)
     first_answer(deployed.endpoint_url, f"v{version}")
     update = time.perf_counter() - started
-    deployment.delete(store, "timed")
+    deploys.delete(store, "timed")
     return {"new_endpoint_s": new_endpoint, "update_in_place_s": update}
 
 
@@ -121,13 +123,7 @@ def start_prefect_server(home: Path, env: dict) -> tuple[subprocess.Popen, str]:
     log = open(home / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
     command = [
         sys.executable,
-        "-m",
-        "prefect",
-        "server",
-        "start",
-        "--host",
-        "127.0.0.1",
-        "--port",
+        *["-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port"],
         str(port),
     ]
     proc = subprocess.Popen(
@@ -192,7 +188,8 @@ def main() -> None:
             out = subprocess.run(
                 [
                     sys.executable,
-                    __file__,
+                    "-m",
+                    "bench.pipeline",
                     "--source",
                     args.source,
                     "--plain-into",

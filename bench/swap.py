@@ -1,7 +1,7 @@
 """Updates under load: ALL_AT_ONCE, CANARY and LINEAR swaps while wrk keeps 16 connections busy.
 
     apt-get install wrk
-    python bench/swap.py
+    python -m bench.swap
 
 For each update it prints the requests wrk sent, how many failed (non-2xx or socket errors;
 the target is 0), how long the update took, and the time from the first config write to the
@@ -11,8 +11,8 @@ Not part of CI.
 
 from __future__ import annotations
 
+import argparse
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -20,16 +20,13 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.serving import LUA, parse_wrk, train  # noqa: E402
-from bench.synthetic import bank_shaped  # noqa: E402
-from core.store import Store  # noqa: E402
-from flows.approval import deploy_approved as deploy  # noqa: E402
-from serving.control import servers  # noqa: E402
-from serving.control.deploys import delete  # noqa: E402
-from serving.control.rollouts import Alarms, UpdatePolicy  # noqa: E402
+from bench.serving_speed import LUA, parse_wrk, train, wrk_command
+from bench.synthetic import bank_shaped
+from core.store import Store
+from flows.approval import deploy_approved as deploy
+from serving.control import servers
+from serving.control.deploys import delete
+from serving.control.rollouts import Alarms, UpdatePolicy
 
 UPDATES = [
     (2, UpdatePolicy(strategy="ALL_AT_ONCE", termination_wait_seconds=1)),
@@ -61,6 +58,9 @@ def first_answer_from(url: str, variant: str, started: float, found: list[float]
 
 
 def main() -> None:
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     folder = Path(tempfile.mkdtemp(prefix="skiff-bench-swap-"))
     store = Store(str(folder / "store"))
     store.ensure_layout()
@@ -77,22 +77,8 @@ def main() -> None:
     try:
         for version, policy in UPDATES:
             budget = 4 + policy.wait_seconds * len(policy.shares()) + 2
-            load = subprocess.Popen(
-                [
-                    "wrk",
-                    "-t1",
-                    "-c16",
-                    f"-d{budget:.0f}s",
-                    "--latency",
-                    "--timeout",
-                    "10s",
-                    "-s",
-                    str(script),
-                    f"{url}/invocations",
-                ],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
+            command = wrk_command(url, script, connections=16, seconds=budget)
+            load = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
             time.sleep(1.5)  # load is steady before the update starts
             started, found = time.monotonic(), []
             probe = threading.Thread(

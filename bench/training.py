@@ -1,6 +1,6 @@
 """Training on the local backend beside the dask backend, measured side by side in one run.
 
-    python bench/training.py [--rows 2000000] [--repeat 1] [--ten-million]
+    python -m bench.training [--rows 2000000] [--repeat 1] [--ten-million]
 
 Synthetic bank-shaped data (bench/synthetic.py: ~60 features) is written once as Parquet, then
 trained through the real job path by each configuration in turn (alternating, each in a fresh
@@ -25,7 +25,6 @@ from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 CONFIGS = {
     "local 2 threads": ("local", {"threads": 2}),
     "dask 1 worker × 2 threads": ("dask", {"workers": 1, "threads": 2}),
@@ -141,8 +140,9 @@ def main() -> None:
     for _ in range(args.repeat):
         for config in CONFIGS:  # alternating, so drift in the machine hits each alike
             out = subprocess.run(
-                [sys.executable, __file__, "--one", config, "--store", str(store)],
+                [sys.executable, "-m", "bench.training", "--one", config, "--store", str(store)],
                 env=env,
+                cwd=ROOT,
                 capture_output=True,
                 text=True,
             )

@@ -1,4 +1,15 @@
-"""The Prefect layer: the bank-marketing pipeline, its steps, and the ``skiff`` command."""
+"""The top layer: the Prefect flows and what people run.
+
+- ``bank_marketing`` (the pipeline: ``python -m flows.bank_marketing``) and ``deploy_model``;
+  their tasks in ``steps``, each calling plain functions (``data``, ``bank``, ``datasets``,
+  ``training``, ``registration``, ``approval``, ``evaluation``, ``report``); ``caching``
+  decides what a rerun skips;
+- ``config`` (the pipeline's options, built with the backends' own) and ``flags`` (flags
+  from any options model); ``summary`` (what a run prints);
+- ``cli`` and ``commands/``: the ``skiff`` command.
+
+Only this package imports Prefect.
+"""
 
 import os
 

@@ -88,3 +88,22 @@ class SleepyPredictor(LogisticPredictor):
         if len(rows) > 1:
             time.sleep(1.0)
         return super().predict(rows)
+
+
+class HoldsTheCluster(_Base):
+    """On Dask, holds the cluster's training lock (taken before ``train_distributed`` is
+    called) until the file its ``release`` hyperparameter names exists: a busy cluster for as
+    long as a test wants one. Then it saves a model that scores 0.5."""
+
+    def train(self, data: TrainingData, hyperparameters, context: TrainingContext):
+        raise AssertionError("HoldsTheCluster runs on Dask only")
+
+    def train_distributed(self, client, data, hyperparameters, context, collective_timeout):
+        release, deadline = Path(hyperparameters["release"]), time.monotonic() + 300
+        while not release.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"never released: {release}")
+            time.sleep(0.05)
+        weights = {"w": [0.0] * len(data.features), "b": 0.0}
+        (context.output_dir / "weights.json").write_text(json.dumps(weights))
+        return TrainedModel(model_file="weights.json", predictor=Logistic.predictor)

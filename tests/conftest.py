@@ -8,42 +8,29 @@ import http.server
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 import flows  # noqa: F401  (sets Prefect's defaults before anything imports prefect)
 from core.store import Store
-
-ROOT = Path(__file__).resolve().parents[1]
-ARCHIVE = Path(
-    os.environ.get("SKIFF_TEST_ARCHIVE", ROOT.parent / "shared/data/bank-additional.zip")
-)
+from tests.helpers import ARCHIVE, free_port, start_logged, wait_for, write_channels
 
 
-def wait_for(condition: Callable[[], object], timeout: float, what: str, every: float = 0.1):
-    """Poll ``condition`` until it returns something truthy, or fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Markers from what a test uses: the Prefect server (slow, every time: flow runs), the
+    AWS stand-in, a Dask cluster."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if "prefect_server" in used:
+            item.add_marker(pytest.mark.prefect)
+            item.add_marker(pytest.mark.slow)
+        if "aws" in used:
+            item.add_marker(pytest.mark.aws)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -123,25 +110,8 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         # Schedules become runs within seconds (default: a 60 s loop).
         "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
     }
-    log = open(home / "server.log", "wb")  # noqa: SIM115 - closed in teardown
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    command = [sys.executable, *["-m", "prefect", "server", "start", "--host", "127.0.0.1"]]
+    proc = start_logged([*command, "--port", str(port)], home / "server.log", env)
 
     def healthy() -> bool:
         if proc.poll() is not None:
@@ -167,7 +137,6 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        log.close()
 
 
 @pytest.fixture(scope="session")
@@ -216,54 +185,6 @@ def bucket(aws: str, request: pytest.FixtureRequest) -> str:
     )
     boto3.client("s3").create_bucket(Bucket=name)
     return f"s3://{name}"
-
-
-def task_states(flow_run_id) -> dict[str, str]:
-    """Task run name → state name (Completed, Cached, ...) in a flow run. "publish dataset
-    <id>" reads as "publish", so a test need not know the dataset id."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-        )
-    return {run.name.split(" dataset")[0]: run.state.name for run in runs}
-
-
-FEATURES = [f"f{i}" for i in range(8)]
-
-
-def synthetic_frame(rows: int, seed: int) -> pd.DataFrame:
-    """A small learnable binary problem: label depends on two features plus noise."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(rows, len(FEATURES))).astype(np.float32)
-    logit = 2 * x[:, 0] - 1.5 * x[:, 1] + rng.normal(scale=0.5, size=rows)
-    frame = pd.DataFrame(x, columns=FEATURES)
-    frame.insert(0, "y", (logit > 0).astype(np.float32))
-    return frame
-
-
-def write_channels(store: Store, dataset: str, train_rows: int, seed: int) -> dict[str, str]:
-    """Synthetic train and validation Parquet channels, written through the store (a folder or
-    S3); returns their URLs."""
-    import io
-
-    urls = {}
-    for name, rows, offset in [("train", train_rows, 0), ("validation", train_rows // 4, 1)]:
-        buffer = io.BytesIO()
-        synthetic_frame(rows, seed + offset).to_parquet(buffer, index=False)
-        urls[name] = store.write_bytes(f"datasets/{dataset}/{name}.parquet", buffer.getvalue())
-    return urls
-
-
-def in_threads(target: Callable[[int], object], count: int) -> None:
-    """Run ``target(0)`` ... ``target(count - 1)`` at once, each in a thread, and wait for all."""
-    threads = [threading.Thread(target=target, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
 
 
 @pytest.fixture

@@ -26,6 +26,18 @@ from core.records.base import Records
 from core.records.manifest import ModelManifest
 
 APPROVAL_FIELDS = {"approval_status", "approval_history"}  # in approval.json, not version.json
+# What a version takes from its job's manifest as it is (the artifact's fields are renamed).
+FROM_MANIFEST = {
+    "predictor",
+    "algorithm",
+    "hyperparameters",
+    "metrics",
+    "dataset_id",
+    "job_name",
+    "features",
+    "feature_schema",
+    "provenance",
+}
 
 
 class Approval(StrEnum):
@@ -133,15 +145,7 @@ class ModelRegistry(Records):
             artifact_url=manifest.model_url,
             artifact_sha256=manifest.sha256,
             metadata_url=manifest_url,
-            predictor=manifest.predictor,
-            algorithm=manifest.algorithm,
-            hyperparameters=manifest.hyperparameters,
-            metrics=manifest.metrics,
-            dataset_id=manifest.dataset_id,
-            job_name=manifest.job_name,
-            features=manifest.features,
-            feature_schema=manifest.feature_schema,
-            provenance=manifest.provenance,
+            **manifest.model_dump(include=FROM_MANIFEST),
         )
         claimed = self.claim_next(
             self._key(group),

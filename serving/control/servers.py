@@ -12,12 +12,11 @@ import ssl
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from core.errors import ServingError
 from core.processes import alive, child_env, end_process
@@ -30,15 +29,17 @@ from serving.options import ServerOptions
 SERVER = "serving.dataplane.server"  # the module a server process runs
 
 
-@dataclass(frozen=True)
-class RunningEndpoint:
-    name: str
-    url: str
-    pid: int
+class RunningEndpoint(ServerState):
+    """A server running on this machine: what its state file says, its log, its token."""
+
+    model_config = ConfigDict(frozen=True)
+
     log: Path
-    started_at: str
     token: str | None = None
-    certfile: str | None = None  # a self-signed server's certificate: what clients trust
+
+    @property
+    def name(self) -> str:
+        return self.endpoint
 
     def http_options(self) -> dict[str, Any]:
         """httpx keyword arguments that reach this server: its token and certificate."""
@@ -56,16 +57,8 @@ def running(store: Store, name: str) -> RunningEndpoint | None:
         return None
     if not alive(state.pid):
         return None
-    options = ServerOptions(auth_token_file=state.auth_token_file)
-    return RunningEndpoint(
-        name,
-        state.url,
-        state.pid,
-        folder / LOG_FILE,
-        state.started_at,
-        options.token(),
-        state.certfile,
-    )
+    token = ServerOptions(auth_token_file=state.auth_token_file).token()
+    return RunningEndpoint(**state.model_dump(), log=folder / LOG_FILE, token=token)
 
 
 def running_all(store: Store) -> list[RunningEndpoint]:

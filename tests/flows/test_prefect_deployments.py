@@ -30,7 +30,7 @@ from core.records.registry import Approval, ModelRegistry
 from core.store import Store
 from flows.cli import main as cli
 from serving.control import servers
-from tests.conftest import ROOT, task_states, wait_for
+from tests.helpers import ROOT, start_logged, task_states, wait_for
 
 DEPLOYMENTS = ["local", "dask", "weekly-retrain", "deploy-model"]
 pytestmark = pytest.mark.usefixtures("worker")
@@ -49,14 +49,8 @@ def prefect_env(api_url: str) -> dict[str, str]:
 def worker(prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """``deploy/serve.sh`` against the session's Prefect server, until its worker is online."""
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - closed in teardown
-    proc = subprocess.Popen(
-        ["bash", str(ROOT / "deploy/serve.sh")],
-        env=prefect_env(prefect_server),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
+    proc = start_logged(
+        ["bash", str(ROOT / "deploy/serve.sh")], log_path, prefect_env(prefect_server)
     )
 
     def ready() -> bool:
@@ -82,7 +76,6 @@ def worker(prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             leftover.kill()
         if proc.poll() is None:
             proc.kill()
-        log.close()
         assert not alive, f"serve.sh left processes running: {[p.pid for p in alive]}"
 
 

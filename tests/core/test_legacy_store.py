@@ -27,7 +27,7 @@ from flows.datasets import find_dataset
 from serving.contract import ServerState, ServerStatus
 from serving.control import servers
 
-LEGACY = Path(__file__).parent / "fixtures/legacy-store"
+LEGACY = Path(__file__).parents[1] / "fixtures/legacy-store"
 BUCKET = "skiff-legacy"
 
 

@@ -1,7 +1,7 @@
 """Serving speed: Skiff's endpoint beside a naive server and a no-model floor, under wrk.
 
     apt-get install wrk                 # Debian's package: a load generator that is not Python
-    python bench/serving.py [--duration 5] [--workers 1] [--repeat 3]
+    python -m bench.serving_speed [--duration 5] [--workers 1] [--repeat 3]
 
 One run trains a bank-shaped XGBoost model (the demo's hyperparameters, 60 features), then
 loads three servers with wrk at 1, 16 and 64 connections, for a single-record CSV and a
@@ -37,18 +37,16 @@ from pathlib import Path
 import httpx
 import psutil
 
+from backends.local import LocalBackend
+from bench.synthetic import bank_shaped
+from core.records.jobs import JobStore, TrainingJob
+from core.store import Store
+from flows.approval import deploy_approved as deploy
+from flows.registration import register
+from serving.control.deploys import delete
+from serving.options import ServerOptions
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from backends.local import LocalBackend  # noqa: E402
-from bench.synthetic import bank_shaped  # noqa: E402
-from core.records.jobs import JobStore, TrainingJob  # noqa: E402
-from core.store import Store  # noqa: E402
-from flows.approval import deploy_approved as deploy  # noqa: E402
-from flows.registration import register  # noqa: E402
-from serving.control.deploys import delete  # noqa: E402
-from serving.options import ServerOptions  # noqa: E402
-
 CONNECTIONS = (1, 16, 64)
 BATCH_ROWS = 10_000
 LUA = """wrk.method = "POST"
@@ -122,20 +120,16 @@ def pin(pid: int) -> None:
             p.cpu_affinity(sorted(SERVER_CORES))
 
 
+def wrk_command(url: str, script: Path, connections: int, seconds: float) -> list[str]:
+    """wrk on one thread, ``script`` sending the body, with latency percentiles."""
+    duration = f"-d{max(1, round(seconds))}s"
+    options = ["-t1", f"-c{connections}", duration, "--latency", "--timeout", "10s"]
+    return ["wrk", *options, "-s", str(script), f"{url}/invocations"]
+
+
 def wrk(url: str, script: Path, connections: int, seconds: float) -> dict:
     out = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{max(1, round(seconds))}s",
-            "--latency",
-            "--timeout",
-            "10s",
-            "-s",
-            str(script),
-            f"{url}/invocations",
-        ],
+        wrk_command(url, script, connections, seconds),
         capture_output=True,
         text=True,
         check=True,
@@ -211,7 +205,8 @@ def baseline(kind: str, model: str) -> Iterator[tuple[str, int]]:
     proc = subprocess.Popen(
         [
             sys.executable,
-            str(ROOT / "bench/baseline_servers.py"),
+            "-m",
+            "bench.baseline_servers",
             kind,
             "--model",
             model,

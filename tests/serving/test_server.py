@@ -5,38 +5,20 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 
 import httpx
 import numpy as np
-import pandas as pd
 import pytest
 
 from core.errors import NotApproved, ServingError
 from core.records.endpoints import EndpointConfig, EndpointStore, Variant
-from core.store import Store
 from flows.approval import deploy_approved as deploy
 from serving.control import servers
 from serving.control.deploys import delete
-from tests.conftest import wait_for
-from tests.serving_fixtures import bank_channels, raw_records, train_and_register
+from tests.serving_fixtures import PENDING, Load, csv_rows, post, raw_records
 
 ENDPOINT = "bank-test"
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory, csv_bytes):
-    """A store with versions 1 and 2 approved (different models) and version 3 pending."""
-    store = Store(str(tmp_path_factory.mktemp("serving") / "store"))
-    store.ensure_layout()
-    channels, schema, features = bank_channels(store, csv_bytes)
-    v1 = train_and_register(store, channels, schema, features, "m1", max_depth=3)
-    v2 = train_and_register(store, channels, schema, features, "m2", eta=0.5, gamma=0)
-    v3 = train_and_register(store, channels, schema, features, "m3", threshold=1.0, eta=0.1)
-    assert [v.version for v in (v1, v2, v3)] == [1, 2, 3]
-    test = pd.read_parquet(channels["validation"])
-    return store, features, test
 
 
 @pytest.fixture(scope="module")
@@ -45,19 +27,6 @@ def endpoint(models):
     deployed = deploy(store, ENDPOINT, "bank-marketing", 1)
     yield deployed.endpoint_url
     delete(store, ENDPOINT)
-
-
-def post(url: str, body: bytes | str, content_type: str = "text/csv", **headers) -> httpx.Response:
-    return httpx.post(
-        f"{url}/invocations",
-        content=body,
-        headers={"Content-Type": content_type, **headers},
-        timeout=30,
-    )
-
-
-def csv_rows(frame: pd.DataFrame, features: list[str]) -> str:
-    return frame[features].to_csv(header=False, index=False)
 
 
 def test_ping_and_single_csv_row(endpoint, models):
@@ -256,47 +225,10 @@ def test_unknown_target_variant_names_the_variants(endpoint):
 
 def test_pending_version_is_not_deployed(models):
     with pytest.raises(
-        NotApproved, match="version 3 is PendingManualApproval, so it is not deployed"
+        NotApproved, match=f"version {PENDING} is PendingManualApproval, so it is not deployed"
     ):
-        deploy(models[0], "never", "bank-marketing", 3)
+        deploy(models[0], "never", "bank-marketing", PENDING)
     assert not EndpointStore(models[0]).exists("never")
-
-
-class Load:
-    """Requests in a loop from several threads, counting answers by status and variant."""
-
-    def __init__(self, url: str, body: str, threads: int = 4):
-        self.url, self.body, self.stop = url, body, threading.Event()
-        self.counts: Counter = Counter()
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run) for _ in range(threads)]
-
-    def _run(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as client:
-            while not self.stop.is_set():
-                try:
-                    r = client.post(
-                        "/invocations", content=self.body, headers={"Content-Type": "text/csv"}
-                    )
-                    key = (r.status_code, r.headers.get("x-amzn-invoked-production-variant"))
-                except httpx.HTTPError as exc:
-                    key = (type(exc).__name__, None)
-                with self.lock:
-                    self.counts[key] += 1
-
-    def __enter__(self) -> Load:
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=30)
-
-    def total(self) -> int:
-        with self.lock:
-            return sum(self.counts.values())
 
 
 def test_swap_under_load_has_zero_failures_and_bad_model_never_serves(models):
@@ -304,11 +236,10 @@ def test_swap_under_load_has_zero_failures_and_bad_model_never_serves(models):
     first = deploy(store, "swap", "bank-marketing", 1)
     try:
         with Load(first.endpoint_url, csv_rows(test[:1], features)) as load:
-            wait_for(lambda: load.total() > 50, 30, "requests to flow")
+            load.answered(50, "requests to flow")
             second = deploy(store, "swap", "bank-marketing", 2)
             assert second.endpoint_url == first.endpoint_url  # same server: swapped in-process
-            seen = load.total()
-            wait_for(lambda: load.total() > seen + 50, 30, "requests after the swap")
+            load.answered(50, "requests after the swap")
 
             # Corrupt version 1's artifact, then try to deploy it: the server refuses the new
             # config, keeps serving version 2, and the stored config is rolled back.
@@ -322,8 +253,7 @@ def test_swap_under_load_has_zero_failures_and_bad_model_never_serves(models):
                     deploy(store, "swap", "bank-marketing", 1)
             finally:
                 artifact.write_bytes(original)
-            seen = load.total()
-            wait_for(lambda: load.total() > seen + 50, 30, "requests after the failed update")
+            load.answered(50, "requests after the failed update")
         statuses = {status for status, _ in load.counts}
         assert statuses == {200}, load.counts
         assert load.counts[(200, "v1")] > 0 and load.counts[(200, "v2")] > 0

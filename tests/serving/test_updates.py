@@ -11,34 +11,16 @@ import httpx
 import pytest
 
 from core.records.endpoints import EndpointConfig, EndpointStore, Variant
-from core.records.registry import Approval, ModelRegistry
 from flows.approval import deploy_approved as deploy
 from flows.cli import main as cli
 from serving.control import scrapes, servers
 from serving.control.deploys import delete
 from serving.control.rollouts import Alarms, UpdatePolicy, UpdateRolledBack
 from serving.options import ServerOptions
-from tests.conftest import wait_for
-from tests.serving_fixtures import bank_store
-from tests.test_serving import Load, csv_rows, post
+from tests.helpers import wait_for
+from tests.serving_fixtures import ERRATIC, Load, csv_rows, post
 
 GROUP = "bank-marketing"
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory, csv_bytes):
-    """Versions 1 and 2: good XGBoost models; version 3 loads and warms up, then fails."""
-    store, features, test = bank_store(
-        tmp_path_factory.mktemp("updates"),
-        csv_bytes,
-        {
-            "good1": {"max_depth": 3},
-            "good2": {"eta": 0.5, "gamma": 0},
-            "erratic": {"algorithm": "tests.byo_algorithms:Erratic"},
-        },
-    )
-    ModelRegistry(store).set_approval(GROUP, 3, Approval.APPROVED, by="test", reason="canary")
-    return store, features, test
 
 
 @pytest.fixture
@@ -118,21 +100,30 @@ def test_weights_are_honoured_then_changed_and_rolled_back(endpoint, models, cap
     assert current.reason == f"rollback to config {two.number}"
 
 
+# Two steps a second apart; a p99 bound a loaded CI machine cannot trip.
+LINEAR = UpdatePolicy(
+    strategy="LINEAR",
+    linear_step=0.5,
+    wait_seconds=1,
+    termination_wait_seconds=0.5,
+    alarms=Alarms(max_p99_ms=30_000),
+)
+# A fifth of the traffic, watched for up to a minute: the erratic model trips it long before.
+CANARY = UpdatePolicy(
+    strategy="CANARY",
+    canary_size=0.2,
+    wait_seconds=60,
+    alarms=Alarms(max_error_rate=0.05, min_requests=10),
+)
+
+
 def test_linear_update_under_load_has_zero_failed_requests(endpoint, models):
     name, url = endpoint
     store, features, test = models
-    policy = UpdatePolicy(
-        strategy="LINEAR",
-        linear_step=0.5,
-        wait_seconds=1,
-        termination_wait_seconds=0.5,
-        alarms=Alarms(max_p99_ms=30_000),
-    )  # CI load must not trip it
     with Load(url, csv_rows(test[:1], features)) as load:
-        wait_for(lambda: load.total() > 20, 30, "requests to flow")
-        done = deploy(store, name, GROUP, 2, policy=policy)
-        seen = load.total()
-        wait_for(lambda: load.total() > seen + 20, 30, "requests after the update")
+        load.answered(20, "requests to flow")
+        done = deploy(store, name, GROUP, 2, policy=LINEAR)
+        load.answered(20, "requests after the update")
     assert {status for status, _ in load.counts} == {200}, load.counts
     assert load.counts[(200, "v1")] > 0 and load.counts[(200, "v2")] > 0
     history = EndpointStore(store).history(name)
@@ -149,26 +140,22 @@ def test_linear_update_under_load_has_zero_failed_requests(endpoint, models):
 def test_an_erratic_canary_trips_its_alarm_and_traffic_rolls_back(endpoint, models):
     name, url = endpoint
     store, features, test = models
-    policy = UpdatePolicy(
-        strategy="CANARY",
-        canary_size=0.2,
-        wait_seconds=60,
-        alarms=Alarms(max_error_rate=0.05, min_requests=10),
-    )
     with Load(url, csv_rows(test[:1], features)) as load:
-        wait_for(lambda: load.total() > 20, 30, "requests to flow")
+        load.answered(20, "requests to flow")
         before = load.total()
         with pytest.raises(
-            UpdateRolledBack, match=r"alarm: v3 answered \d+ of \d+ requests with 5xx"
+            UpdateRolledBack, match=rf"alarm: v{ERRATIC} answered \d+ of \d+ requests with 5xx"
         ):
-            deploy(store, name, GROUP, 3, policy=policy)
+            deploy(store, name, GROUP, ERRATIC, policy=CANARY)
         during = load.total() - before
-        seen = load.total()
-        wait_for(lambda: load.total() > seen + 50, 30, "requests after the rollback")
+        load.answered(50, "requests after the rollback")
     failed = {key: n for key, n in load.counts.items() if key[0] != 200}
-    assert set(failed) == {(500, "v3")}, load.counts  # only the canary failed, never v1
+    assert set(failed) == {(500, f"v{ERRATIC}")}, load.counts  # only the canary failed, never v1
     # Failures are bounded by the canary's share of the requests until the alarm tripped.
-    assert failed[(500, "v3")] <= 0.2 * during + 3 * policy.alarms.min_requests, (failed, during)
+    assert failed[(500, f"v{ERRATIC}")] <= 0.2 * during + 3 * CANARY.alarms.min_requests, (
+        failed,
+        during,
+    )
     current = EndpointStore(store).current(name)
     assert [v.name for v in current.variants] == ["v1"]
-    assert current.reason.startswith("rollback: alarm: v3")
+    assert current.reason.startswith(f"rollback: alarm: v{ERRATIC}")

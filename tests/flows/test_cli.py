@@ -10,7 +10,7 @@ from backends.local import LocalBackend
 from core.store import Store
 from flows.cli import main
 from flows.registration import register
-from tests.test_backend_contract import make_job
+from tests.helpers import make_job
 
 
 @pytest.fixture

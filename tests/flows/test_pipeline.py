@@ -4,9 +4,6 @@ HTTP, against one real Prefect server for the whole session."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -18,7 +15,7 @@ from core.records.registry import Approval, ModelRegistry
 from core.store import Store
 from flows.bank_marketing import bank_marketing, main
 from flows.cli import main as cli
-from tests.conftest import ROOT, task_states
+from tests.helpers import pipeline_process, task_states
 
 SHA = "e689f38cc6bd689f64f031e7a1fbe0849aabb7ad57544fc75068e30129bbd514"
 
@@ -31,27 +28,10 @@ def source(http_root) -> str:
 def test_end_to_end_all_eight_steps(prefect_server, source, tmp_path):
     """download → ... → evaluate in a process of its own; the endpoint outlives that process."""
     store_url, summary_file = str(tmp_path / "store"), tmp_path / "summary.json"
-    env = os.environ | {"PREFECT_API_URL": prefect_server, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "flows.bank_marketing",
-            "--source",
-            source,
-            "--sha256",
-            SHA,
-            "--store",
-            store_url,
-            "--summary-json",
-            str(summary_file),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
+    arguments = (
+        f"--source {source} --sha256 {SHA} --store {store_url} --summary-json {summary_file}"
     )
+    proc = pipeline_process(prefect_server, tmp_path, arguments)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(summary_file.read_text())
     metrics = summary["metrics"]
@@ -151,29 +131,8 @@ def test_reruns_skip_cached_steps_and_retrain_only_on_new_hyperparameters(
 
 def test_command_line_until_and_summary_in_a_subprocess(prefect_server, source, tmp_path):
     summary = tmp_path / "summary.json"
-    env = os.environ | {"PREFECT_API_URL": prefect_server, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "flows.bank_marketing",
-            "--source",
-            source,
-            "--store",
-            str(tmp_path / "store"),
-            "--until",
-            "upload",
-            "--split",
-            "time",
-            "--summary-json",
-            str(summary),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
+    arguments = f"--source {source} --store {tmp_path / 'store'} --until upload --split time"
+    proc = pipeline_process(prefect_server, tmp_path, f"{arguments} --summary-json {summary}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(summary.read_text())
     assert data["dataset_id"] and data["job_name"] is None and data["model_version"] is None

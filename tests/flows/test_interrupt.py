@@ -6,36 +6,23 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 
 import pytest
 
 from core.records.jobs import JobStore, Secondary, Status
 from core.store import Store
-from tests.conftest import ROOT, wait_for
-from tests.test_backend_contract import job_pid
+from tests.helpers import job_pid, pipeline_process, wait_for
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupted_run_stops_its_job(prefect_server, archive, tmp_path, sig):
     store_url = str(tmp_path / "store")
-    env = os.environ | {"PREFECT_API_URL": prefect_server, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flows.bank_marketing",
-            "--source",
-            str(archive),
-            "--store",
-            store_url,
-            "--algorithm",
-            "tests.byo_algorithms:Slow",
-            "--job-name",
-            "interrupted",
-        ],
-        env=env,
-        cwd=tmp_path,
+    arguments = f"--source {archive} --store {store_url} --job-name interrupted"
+    proc = pipeline_process(
+        prefect_server,
+        tmp_path,
+        f"{arguments} --algorithm tests.byo_algorithms:Slow",
+        wait=False,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # its own process group, as a terminal or a Prefect worker gives

@@ -5,7 +5,7 @@ import pytest
 
 from core.errors import AlreadyExistsError, NotFoundError, StoreError
 from core.store import LAYOUT_FILE, Store
-from tests.conftest import in_threads
+from tests.helpers import in_threads
 
 
 def test_write_read_list(store: Store):

@@ -1,10 +1,9 @@
-"""The contract every training backend passes. A new backend subclasses BackendContract and
-provides the ``backend`` fixture; the local backend is the first."""
+"""The contract every training backend passes. A backend's tests subclass BackendContract and
+provide the ``backend`` fixture (tests/backends/: local, dask)."""
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 import threading
 import time
@@ -15,36 +14,10 @@ import pandas as pd
 import pytest
 
 from algorithms.catalog import resolve_predictor
-from backends import TrainingBackend, get_backend
-from backends.local import LocalBackend
-from core.errors import AlgorithmError, BackendError, HyperparameterError, JobError
-from core.records.jobs import JobStore, Secondary, Status, TrainingJob
-from core.store import Store
-from tests.conftest import FEATURES, wait_for
-
-_names = itertools.count()
-
-
-def make_job(store: Store, channels: dict[str, str], **changes) -> TrainingJob:
-    name = changes.pop("name", f"job-{os.getpid()}-{next(_names)}")
-    fields = {
-        "name": name,
-        "channels": channels,
-        "label": "y",
-        "features": FEATURES,
-        "output_url": store.url(JobStore.output_key(name)),
-        "hyperparameters": {"num_round": 20},
-    }
-    return TrainingJob(**fields | changes)
-
-
-def job_pid(jobs: JobStore, name: str) -> int:
-    started = next(
-        t
-        for t in jobs.status(name).transitions
-        if t.secondary_status == "Starting" and t.message.startswith("pid")
-    )
-    return int(started.message.split()[1])
+from backends import TrainingBackend
+from core.errors import AlgorithmError, HyperparameterError, JobError
+from core.records.jobs import JobStore, Secondary, Status
+from tests.helpers import FEATURES, job_pid, make_job, wait_for
 
 
 class BackendContract:
@@ -142,6 +115,7 @@ class BackendContract:
         assert status.status == Status.FAILED
         assert status.failure_reason == "channel 'train' lacks column(s) f99"
 
+    @pytest.mark.slow
     def test_max_runtime_stops_the_job(self, backend, store, tiny_channels):
         # Long enough for the runner to start (and record its pid), short enough for CI.
         job = make_job(
@@ -194,28 +168,3 @@ class BackendContract:
         valid = pd.read_parquet(tiny_channels["validation"])
         scores = predictor.predict(valid[FEATURES].to_numpy())
         assert ((scores > 0.5) == valid["y"].astype(bool)).mean() > 0.85
-
-
-class TestLocalBackend(BackendContract):
-    @pytest.fixture
-    def backend(self) -> Iterator[TrainingBackend]:
-        with LocalBackend(poll_interval=0.05) as backend:
-            yield backend
-
-
-def test_backend_registry_names_the_choices():
-    assert isinstance(get_backend("local"), LocalBackend)
-    assert isinstance(get_backend("backends.local:LocalBackend"), LocalBackend)
-    with pytest.raises(
-        BackendError, match="unknown backend 'slurm'; choose one of dask, ec2, local"
-    ):
-        get_backend("slurm")
-    with pytest.raises(BackendError, match="is not a TrainingBackend subclass"):
-        get_backend("tests.byo_algorithms:Failing")
-
-
-def test_corrupt_model_file_is_a_clear_error(tmp_path):
-    path = tmp_path / "model.ubj"
-    path.write_bytes(b"{not a model")
-    with pytest.raises(AlgorithmError, match=r"model.ubj is not a valid XGBoost model"):
-        resolve_predictor("xgboost").load(path)

@@ -10,7 +10,7 @@ import pytest
 from core.errors import ArchiveError, DownloadError
 from core.store import Store
 from flows.data import download, extract_member
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 SHA = "e689f38cc6bd689f64f031e7a1fbe0849aabb7ad57544fc75068e30129bbd514"
 MEMBER = "bank-additional-full.csv"

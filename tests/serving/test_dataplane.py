@@ -20,8 +20,7 @@ from serving.dataplane.plane import DataPlane
 from serving.dataplane.sagemaker import SageMakerAPI
 from serving.dataplane.v2 import V2API
 from serving.options import ServerOptions
-from tests.conftest import FEATURES, write_channels
-from tests.test_backend_contract import make_job
+from tests.helpers import FEATURES, make_job, write_channels
 
 N = len(FEATURES)
 

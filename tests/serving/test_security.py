@@ -14,28 +14,14 @@ import httpx
 import pandas as pd
 import pytest
 
-from core.records.registry import Approval, ModelRegistry
 from flows.approval import deploy_approved as deploy
 from flows.cli import main as cli
 from serving.control import servers
 from serving.control.deploys import delete
 from serving.options import ServerOptions
-from tests.serving_fixtures import bank_store
-from tests.test_serving import csv_rows
+from tests.serving_fixtures import SLEEPY, csv_rows
 
 GROUP = "bank-marketing"
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory, csv_bytes):
-    """Version 1: a good XGBoost model; version 2: one that takes a second per batch."""
-    store, features, test = bank_store(
-        tmp_path_factory.mktemp("security"),
-        csv_bytes,
-        {"good": {"max_depth": 3}, "sleepy": {"algorithm": "tests.byo_algorithms:Sleepy"}},
-    )
-    ModelRegistry(store).set_approval(GROUP, 2, Approval.APPROVED, by="test", reason="slow")
-    return store, features, test
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
@@ -135,7 +121,7 @@ def test_a_bad_token_file_or_half_a_tls_pair_is_refused(tmp_path):
 def test_size_limit_timeout_and_bounded_concurrency(models):
     store, features, test = models
     options = ServerOptions(max_body_mb=0.2, request_timeout=0.5, max_concurrency=2)
-    url = deploy(store, "limits", GROUP, 2, server=options).endpoint_url
+    url = deploy(store, "limits", GROUP, SLEEPY, server=options).endpoint_url
     try:
         csv = {"Content-Type": "text/csv"}
         big = csv_rows(pd.concat([test] * 10), features)  # about 1 MB

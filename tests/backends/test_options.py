@@ -100,7 +100,7 @@ def test_keywords_are_validated_by_the_same_model():
 
 def _dataset(store, channels):
     from flows.datasets import Dataset, SplitInfo
-    from tests.conftest import FEATURES
+    from tests.helpers import FEATURES
 
     splits = {
         n: SplitInfo(url=u, rows=1, positive_rate=0.5, sha256="0" * 64) for n, u in channels.items()

@@ -27,9 +27,8 @@ from core.errors import BackendError
 from core.records.jobs import JobStore, Secondary, Status
 from core.store import Store
 from flows.cli import main as skiff
-from tests.conftest import ROOT, wait_for, write_channels
 from tests.ec2_player import InstancePlayer
-from tests.test_backend_contract import make_job
+from tests.helpers import make_job, pipeline_process, wait_for, write_channels
 
 PROFILE = "skiff-training"
 AMI = "ami-0123456789abcdef0"
@@ -79,6 +78,7 @@ def live(ec2, job_id: str) -> list:
     return [i for i in find_instances(ec2, job_filter(job_id)) if i.alive]
 
 
+@pytest.mark.slow
 def test_a_job_on_two_instances_trains_across_both_and_leaves_none_running(
     ec2, player, s3_store, channels
 ):
@@ -106,6 +106,7 @@ def test_a_job_on_two_instances_trains_across_both_and_leaves_none_running(
     assert published["address"].startswith("tcp://127.0.0.1:")
 
 
+@pytest.mark.slow
 def test_a_remote_failure_ends_failed_with_its_reason(ec2, player, s3_store, channels):
     job = make_job(s3_store, channels, algorithm="tests.byo_algorithms:Failing")
     with backend() as ec2_backend:
@@ -115,6 +116,7 @@ def test_a_remote_failure_ends_failed_with_its_reason(ec2, player, s3_store, cha
     assert live(ec2, status.info["job_id"]) == []
 
 
+@pytest.mark.slow
 def test_a_driver_that_cannot_start_its_cluster_fails_the_job_with_why(
     ec2, player, s3_store, channels
 ):
@@ -128,6 +130,7 @@ def test_a_driver_that_cannot_start_its_cluster_fails_the_job_with_why(
     assert live(ec2, status.info["job_id"]) == []
 
 
+@pytest.mark.slow
 def test_max_runtime_stops_the_job_and_terminates_its_instances(ec2, player, s3_store, channels):
     job = make_job(
         s3_store, channels, algorithm="tests.byo_algorithms:Slow", max_runtime_seconds=20
@@ -143,6 +146,7 @@ def test_max_runtime_stops_the_job_and_terminates_its_instances(ec2, player, s3_
     wait_for(lambda: not player.running_processes(), 10, "the played instances to die")
 
 
+@pytest.mark.slow
 def test_an_instance_terminated_from_outside_fails_the_job(ec2, player, s3_store, channels):
     job = make_job(s3_store, channels, algorithm="tests.byo_algorithms:Slow")
 
@@ -161,6 +165,7 @@ def test_an_instance_terminated_from_outside_fails_the_job(ec2, player, s3_store
     assert live(ec2, status.info["job_id"]) == []
 
 
+@pytest.mark.slow
 def test_a_stop_request_stops_the_job(ec2, player, s3_store, channels):
     job = make_job(s3_store, channels, algorithm="tests.byo_algorithms:Slow")
     jobs = JobStore(s3_store)
@@ -175,6 +180,7 @@ def test_a_stop_request_stops_the_job(ec2, player, s3_store, channels):
     assert live(ec2, status.info["job_id"]) == []
 
 
+@pytest.mark.slow
 def test_a_capacity_error_on_the_workers_terminates_the_driver(
     ec2, player, s3_store, channels, monkeypatch
 ):
@@ -206,6 +212,7 @@ def test_a_capacity_error_on_the_workers_terminates_the_driver(
     assert live(ec2, status.info["job_id"]) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_the_command_line_interrupted_terminates_the_instances_within_30_s(
     ec2, player, prefect_server, archive, bucket, tmp_path, sig
@@ -213,33 +220,13 @@ def test_the_command_line_interrupted_terminates_the_instances_within_30_s(
     """``python -m flows.bank_marketing --backend ec2`` gets Ctrl-C, or SIGTERM to its process
     group as a cancelled Prefect run does (SIGKILL would follow 30 s later)."""
     store_url = f"{bucket}/skiff"
-    env = os.environ | {"PREFECT_API_URL": prefect_server, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flows.bank_marketing",
-            "--source",
-            str(archive),
-            "--store",
-            store_url,
-            "--backend",
-            "ec2",
-            "--ami",
-            AMI,
-            "--instance-count",
-            "2",
-            "--instance-profile",
-            PROFILE,
-            "--remote-python",
-            sys.executable,
-            "--algorithm",
-            "tests.byo_algorithms:Slow",
-            "--job-name",
-            "interrupted",
-        ],
-        env=env,
-        cwd=tmp_path,
+    on_ec2 = f"--backend ec2 --ami {AMI} --instance-count 2 --instance-profile {PROFILE}"
+    proc = pipeline_process(
+        prefect_server,
+        tmp_path,
+        f"--source {archive} --store {store_url} {on_ec2} --remote-python {sys.executable} "
+        "--algorithm tests.byo_algorithms:Slow --job-name interrupted",
+        wait=False,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -265,6 +252,7 @@ def test_the_command_line_interrupted_terminates_the_instances_within_30_s(
     assert live(ec2, status.info["job_id"]) == []
 
 
+@pytest.mark.slow
 def test_abandoned_instances_end_themselves(ec2, player, s3_store, channels):
     """No launcher follows this job: the driver records the failure and powers off, the
     worker exits with its scheduler and powers off, and both terminate."""

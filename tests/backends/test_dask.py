@@ -23,14 +23,18 @@ from backends.local import LocalBackend
 from core.errors import BackendError
 from core.records.jobs import JobStore, Secondary, Status
 from core.store import Store
-from tests.conftest import (
+from tests.backend_contract import BackendContract
+from tests.helpers import (
     FEATURES,
     ROOT,
     free_port,
+    make_job,
+    start_logged,
     wait_for,
     write_channels,
 )
-from tests.test_backend_contract import BackendContract, make_job
+
+pytestmark = pytest.mark.dask
 
 
 @pytest.fixture(scope="module")
@@ -44,44 +48,15 @@ def scheduler_with_two_workers(tmp_path_factory, aws) -> Iterator[str]:
     logs = tmp_path_factory.mktemp("dask-cli")
     address = f"tcp://127.0.0.1:{free_port()}"
     env = os.environ | {"PYTHONPATH": str(ROOT)}  # workers must import the project's code
-    commands = [
-        [
-            sys.executable,
-            "-m",
-            "distributed.cli.dask_scheduler",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            address.rsplit(":", 1)[1],
-            "--no-dashboard",
-        ]
-    ]
-    commands += [
-        [
-            sys.executable,
-            "-m",
-            "distributed.cli.dask_worker",
-            address,
-            "--nthreads",
-            "1",
-            "--host",
-            "127.0.0.1",
-            "--no-dashboard",
-        ]
-    ] * 2
+    python = [sys.executable, "-m"]
+    scheduler = [*python, "distributed.cli.dask_scheduler", "--port", address.rsplit(":", 1)[1]]
+    worker = [*python, "distributed.cli.dask_worker", address, "--nthreads", "1"]
+    loopback = ["--host", "127.0.0.1", "--no-dashboard"]
+    commands = [[*scheduler, *loopback], [*worker, *loopback], [*worker, *loopback]]
     procs = []
     try:
         for i, command in enumerate(commands):
-            with open(logs / f"{i}.log", "wb") as log:
-                procs.append(
-                    subprocess.Popen(
-                        command,
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                )
+            procs.append(start_logged(command, logs / f"{i}.log", env))
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -109,11 +84,20 @@ class TestDaskLocalCluster(BackendContract):
             yield backend
 
 
-class TestDaskSchedulerAddress(BackendContract):
+class TestDaskSchedulerAddress:
+    """On a scheduler someone else runs: what differs from a cluster Skiff creates (reaching
+    it, its workers importing the job's code, the job's record). The rest of the contract is
+    the same code once the address is known, and runs once, on the LocalCluster above."""
+
     @pytest.fixture(scope="class")
     def backend(self, scheduler_with_two_workers) -> Iterator[TrainingBackend]:
         with DaskBackend(scheduler=scheduler_with_two_workers, poll_interval=0.05) as backend:
             yield backend
+
+    test_completes_and_records_everything = BackendContract.test_completes_and_records_everything
+    test_bring_your_own_algorithm_and_predictor = (
+        BackendContract.test_bring_your_own_algorithm_and_predictor
+    )
 
     def test_job_record_shows_cluster_and_split(self, backend, store, tiny_channels):
         status = backend.run(make_job(store, tiny_channels), store)
@@ -181,6 +165,7 @@ def test_workers_that_never_start_are_a_clear_error_within_the_timeout():
         assert time.monotonic() - started < 10
 
 
+@pytest.mark.slow
 def test_one_worker_matches_local_and_two_workers_come_close(store, tiny_channels):
     valid = pd.read_parquet(tiny_channels["validation"])
     hp = {"num_round": 30}
@@ -214,6 +199,7 @@ def _training(store, name: str) -> bool:
     return name in jobs.names() and jobs.status(name).secondary_status == Secondary.TRAINING
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["killed", "frozen"])
 def test_lost_worker_fails_the_job_within_the_timeouts(store, big_channels, how):
     from distributed import Client
@@ -243,21 +229,34 @@ def test_lost_worker_fails_the_job_within_the_timeouts(store, big_channels, how)
     assert took < (20 if how == "killed" else 5 + 40), took
 
 
+@pytest.mark.slow
 def test_second_job_on_a_busy_cluster_fails_cluster_busy(
-    store, big_channels, tiny_channels, scheduler_with_two_workers
+    store, tiny_channels, scheduler_with_two_workers, tmp_path
 ):
+    """The first job holds the cluster's training lock until the test lets it go, so the
+    second asks for a lock that is taken however fast or slow the machine is."""
+    release = tmp_path / "release"
     with (
         DaskBackend(scheduler=scheduler_with_two_workers) as first_backend,
         DaskBackend(scheduler=scheduler_with_two_workers) as second_backend,
     ):
-        first = make_job(store, big_channels, hyperparameters={"num_round": 400, "max_depth": 8})
+        first = make_job(
+            store,
+            tiny_channels,
+            algorithm="tests.byo_algorithms:HoldsTheCluster",
+            hyperparameters={"release": str(release)},
+        )
         thread, result = _run_in_thread(first_backend, first, store)
-        wait_for(lambda: _training(store, first.name), 120, "the first job to train")
-        # 15 s: enough for the runner to start and wait on the lock even on a loaded machine.
-        second = second_backend.run(make_job(store, tiny_channels, max_runtime_seconds=15), store)
-        thread.join(timeout=300)
-    assert second.status == Status.FAILED
-    assert second.failure_reason.startswith("cluster busy")
+        try:
+            wait_for(lambda: _training(store, first.name), 120, "the first job to hold the lock")
+            # 20 s: time for the runner to start and ask for the lock even on a loaded machine.
+            second = make_job(store, tiny_channels, max_runtime_seconds=20)
+            second_status = second_backend.run(second, store)
+        finally:
+            release.touch()
+            thread.join(timeout=120)
+    assert second_status.status == Status.FAILED
+    assert second_status.failure_reason.startswith("cluster busy"), second_status.failure_reason
     assert result["s"].status == Status.COMPLETED, result["s"].failure_reason
 
 
@@ -289,6 +288,7 @@ def test_conflicting_flags_are_refused_on_the_command_line(capsys):
     assert "the cluster is already sized" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_remote_side_runs_a_job_from_s3_on_a_scheduler_given_on_its_command_line(
     bucket, scheduler_with_two_workers
 ):
