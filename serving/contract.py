@@ -4,7 +4,8 @@ at ``GET /skiff/status``, the names of its counters in ``GET /metrics``, and Sag
 headers. Each is stated here once; both sides read and write it through these models.
 
 A server started by an earlier Skiff wrote and answers the same shapes, so the commands of a
-newer one still find, watch and stop it (``tests/test_legacy_store.py`` reads an old server's).
+newer one still find, watch and stop it (``tests/core/test_legacy_store.py`` reads an old
+server's).
 """
 
 from __future__ import annotations
