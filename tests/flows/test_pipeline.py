@@ -199,3 +199,15 @@ def test_bad_options_are_refused_before_anything_runs(flags, message, capsys, tm
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_a_flow_run_with_a_bad_backend_option_fails_naming_it(prefect_server, tmp_path):
+    """Whatever door a run comes through, its options (each backend's included) are checked
+    once, by the config, before any step runs."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="with scheduler='tcp://h:1' the cluster is"):
+        bank_marketing(
+            store=str(tmp_path / "s"), backend="dask", threads=2, dask={"scheduler": "tcp://h:1"}
+        )
+    assert not (tmp_path / "s").exists()
