@@ -19,6 +19,7 @@ The map::
     │   └── VersionNotFound        no such version in the group
     ├── ServingError               an endpoint cannot be started, updated or answer
     │   ├── EndpointNotFound       no endpoint of that name (here, or in the store)
+    │   ├── OptionsConflict        asked options differ from the running server's (exit 2)
     │   ├── ModelLoadError         a variant's model cannot be loaded or fails its warm-up
     │   ├── UpdateRolledBack       a blue/green update was undone (an alarm, a failed load)
     │   ├── BadRequest             a request is malformed; the message says how
@@ -105,6 +106,11 @@ class ServingError(SkiffError):
 
 class EndpointNotFound(ServingError):
     """No endpoint of that name; the message lists the endpoints there are."""
+
+
+class OptionsConflict(ServingError):
+    """The server already runs with other options than those asked for: nothing is ignored
+    silently (a command exits 2 naming the differences)."""
 
 
 class ModelLoadError(ServingError):

@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 
-from core.errors import SkiffError
+from core.errors import OptionsConflict, SkiffError
 from core.store import DEFAULT_STORE, Store
 from flows.commands.backends import backend_areas
 from flows.commands.endpoints import ENDPOINTS
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         args.func(Store(args.store), args)
     except SkiffError as exc:
         print(f"skiff: error: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, OptionsConflict) else 1  # 2: the options, as for argparse
     return 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from core.records.endpoints import Variant
+from serving.options import ServerOptions
 
 STATE_FILE = "state.json"  # in the endpoint's runtime folder, while the server runs
 LOG_FILE = "server.log"
@@ -44,6 +45,17 @@ class ServerState(BaseModel):
     started_at: str
     auth_token_file: str | None = None
     certfile: str | None = None  # a self-signed server's certificate: what clients trust
+    # Every option it runs with (a server of an earlier Skiff did not say; its token file and
+    # certificate, above, are then all that is known).
+    options: ServerOptions | None = None
+
+    def server_options(self) -> ServerOptions:
+        """What the server runs with, as far as its state file says (for an earlier Skiff's
+        server: its token file and certificate, the rest taken as the defaults)."""
+        if self.options is not None:
+            return self.options
+        known = {"auth_token_file": self.auth_token_file, "certfile": self.certfile}
+        return ServerOptions.model_construct(**known)  # as stored: nothing to check again
 
 
 class ServerStatus(BaseModel):

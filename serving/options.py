@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from core.errors import ServingError
 
@@ -28,6 +28,20 @@ class ServerOptions(BaseModel):
         le=100_000,
         description="requests in flight per worker before new ones get a 503 (never a queue)",
     )
+
+    @field_validator("auth_token_file", "certfile", "keyfile")
+    @classmethod
+    def _absolute(cls, path: str | None) -> str | None:
+        # Stored as given, a relative path would break every command run from another folder.
+        return None if path is None else str(Path(path).expanduser().absolute())
+
+    def differences(self, running: ServerOptions) -> dict[str, tuple[object, object]]:
+        """The options explicitly set here that ``running`` has otherwise: name → (asked, has)."""
+        return {
+            name: (getattr(self, name), getattr(running, name))
+            for name in sorted(self.model_fields_set)
+            if getattr(self, name) != getattr(running, name)
+        }
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ServerOptions:

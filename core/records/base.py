@@ -16,7 +16,20 @@ Exclude = set[str] | None
 
 
 def _body(record: BaseModel, exclude: Exclude) -> dict[str, Any]:
-    return record.model_dump(exclude=exclude)
+    """What is stored of ``record``, validated first: a record built with ``model_copy`` (which
+    does not validate) or changed in place must not reach the store invalid, where it would
+    break every later read.
+
+    Raises:
+        StoreError: the record is not valid (the message names the fields and why).
+    """
+    try:
+        valid = type(record).model_validate(record.model_dump())
+    except ValidationError as exc:
+        raise StoreError(
+            f"not writing an invalid {type(record).__name__}: {describe_invalid(exc)}"
+        ) from None
+    return valid.model_dump(exclude=exclude)
 
 
 class Records:

@@ -4,9 +4,10 @@ invoke."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
-from core.errors import ServingError
+from core.errors import ServingError, StoreError
 from core.records.endpoints import EndpointStore
 from core.runtime import endpoint_folder
 from core.store import Store
@@ -29,31 +30,39 @@ SERVER = (
 
 
 def _weight(text: str) -> tuple[str, float]:
+    """``VARIANT=WEIGHT``, the weight a finite number ≥ 0 (argparse exits 2 on anything else)."""
     name, sep, value = text.partition("=")
+    if not (name and sep):
+        raise argparse.ArgumentTypeError(f"expected VARIANT=WEIGHT, got {text!r}")
     try:
-        return name, float(value) if sep else float("nan")
+        weight = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected VARIANT=WEIGHT, got {text!r}") from None
+        weight = float("nan")
+    if not (math.isfinite(weight) and weight >= 0):
+        raise argparse.ArgumentTypeError(f"{name}: the weight must be a number >= 0, not {value!r}")
+    return name, weight
 
 
 @ENDPOINTS.command("list", "list endpoints")
 def endpoints_list(store: Store, args: argparse.Namespace) -> None:
     configs = EndpointStore(store)
+    live = {server.name: server for server in servers.running_all(store)}
     rows = []
-    for name in configs.names():
-        config = configs.current(name)
-        server = servers.running(store, name)
+    for name in sorted({*configs.names(), *live}):
+        server = live.get(name)
+        row = {"name": name, "url": server.url if server else "(stopped)"}
+        if not configs.exists(name):  # a server whose config was removed: still listed
+            rows.append(row | {"variants": "(no stored config: delete stops the server)"})
+            continue
+        try:  # one broken config must not hide the others
+            config = configs.current(name)
+        except StoreError as exc:
+            rows.append(row | {"variants": f"(unreadable config: {exc})"})
+            continue
         variants = (
             f"{v.name}={v.model_group}:{v.model_version}@{v.weight:g}" for v in config.variants
         )
-        rows.append(
-            {
-                "name": name,
-                "variants": ", ".join(variants),
-                "config": config.number,
-                "url": server.url if server else "(stopped)",
-            }
-        )
+        rows.append(row | {"variants": ", ".join(variants), "config": config.number})
     print(table(rows, ["name", "variants", "config", "url"]))
 
 
@@ -87,6 +96,13 @@ def endpoints_start(store: Store, args: argparse.Namespace) -> None:
     options = config_from_arguments(args, ServerOptions)
     server = servers.start(store, args.name, args.host, args.port, options=options)
     print(f"endpoint {args.name} serving at {server.url} (pid {server.pid}, log {server.log})")
+
+
+@ENDPOINTS.command("stop", "stop its server; the stored config stays (start brings it back)", NAME)
+def endpoints_stop(store: Store, args: argparse.Namespace) -> None:
+    if not servers.stop(store, args.name):
+        raise ServingError(f"endpoint {args.name!r} has no server running on this machine")
+    print(f"endpoint {args.name}: server stopped (its config stays; start it again with start)")
 
 
 @ENDPOINTS.command(

@@ -65,10 +65,17 @@ def deploy(
 
 
 def delete(store: Store, endpoint: str) -> bool:
-    """Stop the endpoint's server and retire its config (the history stays in the store).
+    """Stop the endpoint's server and retire its config (the history stays in the store). A
+    server running without a stored config (someone removed it) is stopped all the same.
 
     Returns whether a server was running.
+
+    Raises:
+        EndpointNotFound: there is neither a stored config nor a server of that name.
     """
     was_running = servers.stop(store, endpoint)
-    EndpointStore(store).delete(endpoint)
+    configs = EndpointStore(store)
+    if was_running and not configs.exists(endpoint):
+        return True
+    configs.delete(endpoint)
     return was_running

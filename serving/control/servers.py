@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from pydantic import ConfigDict, ValidationError
 
-from core.errors import ServingError
+from core.errors import OptionsConflict, ServingError
 from core.processes import alive, child_env, end_process
 from core.records.endpoints import EndpointStore
 from core.runtime import endpoint_folder, endpoint_folders
@@ -77,12 +77,17 @@ def start(
 ) -> RunningEndpoint:
     """Start the server of a stored endpoint (or return the one already running).
 
+    A server already running is returned as it is, unless options are asked for (set
+    explicitly, on ``options``, or a ``port``) that it does not have: then nothing is ignored.
+
     Raises:
         EndpointNotFound: no config is stored under ``name``.
+        OptionsConflict: it runs with other options than those asked for (names them).
         ServingError: the server did not become ready; the message holds its log's tail.
     """
     EndpointStore(store).current(name)  # must exist: start brings back a stored endpoint
     if (existing := running(store, name)) is not None:
+        _check_same(existing, port, options)
         return existing
     folder = endpoint_folder(store.root, name)
     folder.mkdir(parents=True, exist_ok=True)
@@ -133,6 +138,19 @@ def start(
         time.sleep(0.1)
     stop(store, name)
     raise ServingError(f"endpoint {name!r} not ready after {timeout:g} s: {_tail(log_path)}")
+
+
+def _check_same(server: RunningEndpoint, port: int, options: ServerOptions | None) -> None:
+    asked = options.differences(server.server_options()) if options is not None else {}
+    running_port = int(server.url.rsplit(":", 1)[1])
+    if port and port != running_port:
+        asked["port"] = (port, running_port)
+    if asked:
+        shown = "; ".join(f"{k}: asked {a!r}, it has {h!r}" for k, (a, h) in asked.items())
+        raise OptionsConflict(
+            f"endpoint {server.name!r} already runs (pid {server.pid}) with other options: "
+            f"{shown}. Stop it first (skiff endpoints stop {server.name}), then start it again"
+        )
 
 
 def status_of(endpoint: RunningEndpoint) -> ServerStatus | None:

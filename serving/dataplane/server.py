@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             started_at=now(),
             auth_token_file=options.auth_token_file,
             certfile=options.certfile,
+            options=options,
         )
         tmp.write_text(state.model_dump_json())
         os.replace(tmp, args.state_file)

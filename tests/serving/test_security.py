@@ -14,9 +14,11 @@ import httpx
 import pandas as pd
 import pytest
 
+from core.records.endpoints import EndpointStore
 from flows.approval import deploy_approved as deploy
 from flows.cli import main as cli
 from serving.control import servers
+from serving.control.client import EndpointClient
 from serving.control.deploys import delete
 from serving.options import ServerOptions
 from tests.serving_fixtures import SLEEPY, csv_rows
@@ -146,3 +148,63 @@ def test_size_limit_timeout_and_bounded_concurrency(models):
         assert one.status_code == 200  # the server is fine afterwards
     finally:
         delete(store, "limits")
+
+
+def test_security_options_are_never_ignored_on_a_running_server(models, tmp_path, capsys):
+    """Hardening part 2, item 7: asking a running server for another token (start, deploy)
+    exits 2 naming the difference; nothing reports success while the endpoint stays open."""
+    store = models[0]
+    deploy(store, "open", GROUP, 1)
+    try:
+        token = tmp_path / "token"
+        token.write_text("t0ken\n")
+        for command in (["start", "open"], ["deploy", "open", "2"]):
+            code = cli(
+                ["--store", store.root, "endpoints", *command, "--auth-token-file", str(token)]
+            )
+            err = capsys.readouterr().err
+            assert code == 2, (command, err)
+            assert f"auth_token_file: asked '{token}', it has None" in err
+        assert EndpointStore(store).current("open").variants[0].model_version == 1  # no deploy
+        # Asking for what it has, or for nothing, is fine; stop, then start with the token.
+        assert cli(["--store", store.root, "endpoints", "start", "open"]) == 0
+        assert cli(["--store", store.root, "endpoints", "stop", "open"]) == 0
+        assert (
+            cli(
+                [
+                    "--store",
+                    store.root,
+                    "endpoints",
+                    "start",
+                    "open",
+                    "--auth-token-file",
+                    str(token),
+                ]
+            )
+            == 0
+        )
+        capsys.readouterr()
+        url = servers.running(store, "open").url
+        assert httpx.post(f"{url}/invocations", content="1").status_code == 401
+    finally:
+        delete(store, "open")
+
+
+def test_relative_token_and_certificate_paths_work_from_any_folder(models, tmp_path, monkeypatch):
+    """Item 8: the paths are stored absolute, so a command from another folder finds them."""
+    store, features, test = models
+    (tmp_path / "here").mkdir()
+    (tmp_path / "here/token").write_text("rel4tive\n")
+    certfile, _ = self_signed(tmp_path / "here")
+    monkeypatch.chdir(tmp_path / "here")
+    options = ServerOptions(auth_token_file="token", certfile="cert.pem", keyfile="key.pem")
+    assert options.auth_token_file == str(tmp_path / "here/token")
+    url = deploy(store, "relative", GROUP, 1, server=options).endpoint_url
+    try:
+        monkeypatch.chdir(tmp_path)  # elsewhere
+        server = servers.running(store, "relative")
+        assert server.token == "rel4tive" and server.certfile == str(certfile)
+        with EndpointClient(url, **server.http_options()) as client:
+            assert client.predict(test[:2][features].to_numpy()).shape == (2,)
+    finally:
+        delete(store, "relative")

@@ -285,6 +285,26 @@ def test_start_brings_a_stored_endpoint_back_and_delete_stops_it(models):
     assert deployed.endpoint_name == "reboot"
 
 
+def test_a_server_whose_config_was_removed_is_still_listed_and_deletable(models, capsys):
+    from flows.cli import main as cli
+
+    store = models[0]
+    url = deploy(store, "hidden", "bank-marketing", 1).endpoint_url
+    try:
+        store.delete("endpoints/hidden/config.json")  # by hand, under a running server
+        assert cli(["--store", store.root, "endpoints", "list"]) == 0
+        listed = capsys.readouterr().out
+        assert "hidden" in listed and url in listed and "no stored config" in listed
+        assert cli(["--store", store.root, "endpoints", "delete", "hidden"]) == 0
+        assert "(server stopped)" in capsys.readouterr().out
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{url}/ping")
+        assert cli(["--store", store.root, "endpoints", "delete", "hidden"]) == 1
+        assert "no endpoint named 'hidden'" in capsys.readouterr().err
+    finally:
+        servers.stop(store, "hidden")
+
+
 def test_concurrent_updates_are_serialised(store):
     configs = EndpointStore(store)
     configs.update(
