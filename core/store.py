@@ -48,7 +48,10 @@ class Store:
 
     def __init__(self, root: str = DEFAULT_STORE, storage_options: dict[str, Any] | None = None):
         self.storage_options = dict(storage_options or {})
-        self.fs, path = fsspec.core.url_to_fs(root, **self.storage_options)
+        try:
+            self.fs, path = fsspec.core.url_to_fs(root, **self.storage_options)
+        except (ValueError, ImportError) as exc:  # an unknown protocol, a missing driver
+            raise StoreError(f"cannot use {root!r} as a store: {exc}") from None
         self.is_local = isinstance(self.fs, LocalFileSystem)
         self._root = path.rstrip("/")
         self.root = self._root if self.is_local else self.fs.unstrip_protocol(self._root)
@@ -162,8 +165,24 @@ class Store:
         return _TempFile(Path(path).parent, data)
 
     # -- layout -----------------------------------------------------------------------------
+    def require_layout(self) -> None:
+        """Check that a store is here (its layout file), for commands that only read one.
+
+        Raises:
+            StoreError: there is none (a mistyped --store): naming the root.
+        """
+        if not self.exists(LAYOUT_FILE):
+            raise StoreError(
+                f"no Skiff store at {self.root} (it has no {LAYOUT_FILE}); a pipeline run with "
+                f"--store {self.root} makes one"
+            )
+
     def ensure_layout(self) -> None:
-        """Create the layout-version file at the root, or check that it names our version."""
+        """Create the layout-version file at the root, or check that it names our version.
+
+        Raises:
+            StoreError: another layout version, or a root that cannot be written (naming why).
+        """
         try:
             self.create_json_exclusive(LAYOUT_FILE, {"layout_version": LAYOUT_VERSION})
         except AlreadyExistsError:
@@ -173,6 +192,10 @@ class Store:
                     f"store {self.root} has layout version {found}; this Skiff reads version "
                     f"{LAYOUT_VERSION}"
                 ) from None
+        except StoreError:
+            raise
+        except OSError as exc:  # not a folder, no permission, an unreachable bucket
+            raise StoreError(f"cannot write to the store at {self.root}: {exc}") from None
 
 
 class _TempFile:

@@ -157,6 +157,7 @@ def deploy_and_evaluate(
         summary |= {
             "endpoint_name": deployed["endpoint_name"],
             "endpoint_url": deployed["endpoint_url"],
+            "endpoint_created": deployed["created"],
         }
         if config.stops_after("deploy"):
             return
@@ -169,9 +170,15 @@ def deploy_and_evaluate(
         summary["evaluation_url"] = result["url"]
         report.publish_evaluation(group, result)
     finally:
-        if config.delete_endpoint and summary.get("endpoint_name"):
+        if config.delete_endpoint and summary.get("endpoint_created"):
             deploys.delete(store, config.endpoint_name)
             summary["endpoint_deleted"] = True
+        elif config.delete_endpoint and summary.get("endpoint_name"):
+            # Only what the run created: this endpoint served before it, and serves on.
+            summary["endpoint_kept"] = (
+                f"{config.endpoint_name} served before this run, so it was updated and kept "
+                "(--delete-endpoint deletes only an endpoint the run created)"
+            )
 
 
 def not_deployed_reason(version: ModelVersion, threshold: float | None) -> str:

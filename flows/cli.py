@@ -35,15 +35,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="store root URL (default: $SKIFF_STORE or ./.skiff)",
     )
     areas = parser.add_subparsers(dest="area", required=True)
-    for area in (JOBS, MODELS, ENDPOINTS, *backend_areas()):
+    for area in (JOBS, MODELS, ENDPOINTS):
         area.add_to(areas)
+    for area in backend_areas():  # a backend's commands need no store
+        area.add_to(areas, needs_store=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(Store(args.store), args)
+        store = Store(args.store)
+        if args.needs_store:
+            store.require_layout()
+        args.func(store, args)
     except SkiffError as exc:
         print(f"skiff: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, OptionsConflict) else 1  # 2: the options, as for argparse

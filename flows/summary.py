@@ -32,6 +32,8 @@ def human_summary(summary: dict[str, Any]) -> str:
         if summary.get("endpoint_deleted"):
             lines.append(f"endpoint:       {name} (deleted at the end of the run)")
         else:
+            if summary.get("endpoint_kept"):
+                lines.append(f"not deleted:    {summary['endpoint_kept']}")
             lines += [
                 f"endpoint:       {name} at {url}",
                 "  invoke it:",

@@ -39,7 +39,7 @@ class Area:
 
         return register
 
-    def add_to(self, areas: Any) -> None:
+    def add_to(self, areas: Any, needs_store: bool = True) -> None:
         group = areas.add_parser(self.name, help=self.help)
         commands = group.add_subparsers(dest="cmd", required=True)
         for name, text, run, arguments in self.commands:
@@ -49,7 +49,7 @@ class Area:
                     argument(parser)
                 else:
                     parser.add_argument(*argument[0], **argument[1])
-            parser.set_defaults(func=run)
+            parser.set_defaults(func=run, needs_store=needs_store)
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:

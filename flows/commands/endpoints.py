@@ -180,6 +180,7 @@ def endpoints_logs(store: Store, args: argparse.Namespace) -> None:
 def endpoints_invoke(store: Store, args: argparse.Namespace) -> None:
     server = servers.running(store, args.name)
     if server is None:
+        EndpointStore(store).current_bytes(args.name)  # it exists: else, name the ones that do
         raise ServingError(
             f"endpoint {args.name!r} is not running here; start it with "
             f"'skiff endpoints start {args.name}'"

@@ -53,6 +53,7 @@ FOLLOW = arg("-f", "--follow", action="store_true", help="follow until it ends")
 @JOBS.command("logs", "print a job's training log", NAME, FOLLOW)
 def jobs_logs(store: Store, args: argparse.Namespace) -> None:
     jobs = JobStore(store)
+    jobs.status(args.name)  # a job of that name: else say so, rather than print nothing
     shown = 0
     while True:
         text = jobs.log(args.name)

@@ -22,6 +22,7 @@ class Deployment:
     config_number: int
     variant: str
     seconds_to_live: float
+    created: bool  # a new endpoint, rather than an update of one that existed
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -53,7 +54,8 @@ def deploy(
     variant = Variant(name=f"v{version}", model_group=group, model_version=version)
     what = f"deploy {group} version {version}"
     started = time.monotonic()
-    if configs.exists(endpoint):
+    created = not configs.exists(endpoint)
+    if not created:
         running = servers.start(store, endpoint, host, port, timeout=timeout, options=server)
         final = BlueGreen(configs, running, policy or UpdatePolicy()).run(variant, what)
     else:
@@ -61,7 +63,7 @@ def deploy(
         final = configs.update(endpoint, lambda _: first)
         running = servers.start(store, endpoint, host, port, timeout=timeout, options=server)
     seconds = time.monotonic() - started
-    return Deployment(endpoint, running.url, final.number, variant.name, seconds)
+    return Deployment(endpoint, running.url, final.number, variant.name, seconds, created)
 
 
 def delete(store: Store, endpoint: str) -> bool:

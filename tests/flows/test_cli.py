@@ -61,3 +61,21 @@ def test_models_commands(capsys, store, trained):
     ]
     code, _, err = run(capsys, store, "models", "approve", "9", "--group", "tiny")
     assert code == 1 and "has no version 9 (versions: 1)" in err
+
+
+def test_nothing_missing_passes_silently(capsys, store, tmp_path):
+    """Hardening 2, item 16 (and 15's one-line errors): what is missing is named, exit 1."""
+    code, out, err = run(capsys, store, "jobs", "logs", "nosuch")
+    assert (code, out) == (1, "") and "no training job named 'nosuch'" in err
+    code, _, err = run(capsys, store, "endpoints", "invoke", "nosuch", "--body", "{}")
+    assert code == 1 and "no endpoint named 'nosuch' (endpoints: none)" in err
+    for root, why in [
+        (str(tmp_path / "never-made"), "no Skiff store at"),
+        ("/dev/null", "no Skiff store at /dev/null"),
+        ("nonexistent-proto://x", "cannot use 'nonexistent-proto://x' as a store"),
+    ]:
+        for area in ("jobs", "models", "endpoints"):
+            code = main(["--store", root, area, "list"])
+            err = capsys.readouterr().err
+            assert code == 1 and why in err and err.count("\n") == 1, (root, area, err)
+    assert not (tmp_path / "never-made").exists()

@@ -177,6 +177,18 @@ def test_delete_endpoint_at_the_end_of_the_run(prefect_server, source, tmp_path)
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{summary['endpoint_url']}/ping")
 
+    # An endpoint that served before the run is updated, never deleted (hardening 2, item 17).
+    options = {"source": source, "store": str(tmp_path / "s"), "eval_batch_size": 5000}
+    serving = bank_marketing(**options)
+    try:
+        again = bank_marketing(**options, delete_endpoint=True)
+        assert (
+            not again.get("endpoint_deleted") and "served before this run" in again["endpoint_kept"]
+        )
+        assert httpx.get(f"{serving['endpoint_url']}/ping").status_code == 200
+    finally:
+        assert cli(["--store", options["store"], "endpoints", "delete", "bank-marketing"]) == 0
+
 
 def test_checksum_mismatch_fails_with_a_clear_error(prefect_server, source, tmp_path, capsys):
     code = main(["--source", source, "--store", str(tmp_path / "s"), "--sha256", "0" * 64])
