@@ -122,6 +122,8 @@ def _matrix(frame, data: TrainingData, channel: str) -> xgb.DMatrix:
     missing = [c for c in [*data.features, data.label] if c not in frame.columns]
     if missing:
         raise SchemaError(f"channel {channel!r} lacks column(s) {', '.join(missing)}")
+    if frame.empty:
+        raise SchemaError(f"channel {channel!r} has no rows")
     return xgb.DMatrix(
         frame[data.features].to_numpy(dtype=np.float32),
         label=frame[data.label].to_numpy(dtype=np.float32),

@@ -29,4 +29,5 @@ def _named(what: str) -> AfterValidator:
 # Pydantic field types that enforce the rule, with the thing's name in the message.
 JobName = Annotated[str, _named("job")]
 VariantName = Annotated[str, _named("variant")]
+ModelGroupName = Annotated[str, _named("model group")]
 EndpointName = Annotated[str, _named("endpoint")]

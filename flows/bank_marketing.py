@@ -17,9 +17,10 @@ from typing import Any
 from prefect import flow, get_run_logger, tags
 from prefect.client.orchestration import get_client
 from prefect.runtime import flow_run
+from pydantic import ValidationError
 
 from backends.catalog import options_model
-from core.errors import PipelineError, SkiffError
+from core.errors import PipelineError, SkiffError, describe_invalid
 from core.plugins import is_dotted
 from core.records.registry import Approval, ModelVersion
 from core.store import Store
@@ -251,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = config_from_arguments(args, PipelineConfig)
-    except ValueError as exc:  # pydantic's message names the option and the rule
-        parser.error(str(exc))
+    except ValidationError as exc:  # one line: each option at fault, and why
+        parser.error(describe_invalid(exc))
     try:
         # Only what was given: the flow applies the defaults, and an option left out is not
         # "asked for" (a running endpoint's server is not refused for options nobody gave).

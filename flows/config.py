@@ -20,6 +20,7 @@ from algorithms.xgboost_params import XGBoostHyperparameters
 from backends.base import BackendOptions
 from backends.catalog import BACKENDS, options_model
 from core.errors import SkiffError
+from core.names import EndpointName, JobName, ModelGroupName
 from core.plugins import is_dotted
 from core.store import DEFAULT_STORE
 from flows.data import UCI_URL
@@ -91,8 +92,8 @@ class _AfterBackends(BaseModel):
     """The pipeline's options after the backends' own (a template: see PipelineConfig)."""
 
     max_runtime: float = Field(3600, gt=0, description="seconds before a training job is stopped")
-    job_name: str | None = Field(None, description="training job name (default: generated)")
-    model_group: str = Field("bank-marketing", description="model group in the registry")
+    job_name: JobName | None = Field(None, description="training job name (default: generated)")
+    model_group: ModelGroupName = Field("bank-marketing", description="model group in the registry")
     approval_threshold: float | None = Field(
         0.75,
         ge=0,
@@ -100,7 +101,7 @@ class _AfterBackends(BaseModel):
         description="approve a version automatically when its validation AUC reaches this "
         "(none: always wait for 'skiff models approve')",
     )
-    endpoint_name: str = Field("bank-marketing", description="endpoint to deploy to")
+    endpoint_name: EndpointName = Field("bank-marketing", description="endpoint to deploy to")
     update: UpdatePolicy = Field(
         default_factory=UpdatePolicy,
         description="how a new version replaces a live one: strategy, baking, alarms",
@@ -143,6 +144,20 @@ class _PipelineRules(BaseModel):
         if isinstance(nested, BaseModel):
             nested = nested.model_dump(exclude_unset=True)
         return data | {backend: nested | {"threads": data["threads"]}}
+
+    @model_validator(mode="after")
+    def _training_can_start(self) -> Any:
+        """The algorithm loads and takes these hyperparameters: checked now, before the data
+        steps, rather than minutes later on the training machine."""
+        from algorithms.catalog import resolve_algorithm  # the algorithm's module: when asked
+
+        try:
+            resolve_algorithm(self.algorithm).validate_hyperparameters(
+                self.training_hyperparameters()
+            )
+        except SkiffError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
     @model_validator(mode="after")
     def _backend_options_once(self) -> Any:

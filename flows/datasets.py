@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from algorithms.schema import FeatureSchema
 from core.clock import now
-from core.errors import AlreadyExistsError
+from core.errors import AlreadyExistsError, SchemaError
 from core.store import Store
 
 SplitMethod = Literal["random", "time"]
@@ -38,6 +38,29 @@ def split(
         name: frame.iloc[cuts[i] : cuts[i + 1]].reset_index(drop=True)
         for i, name in enumerate(SPLITS)
     }
+
+
+def check_trainable(parts: dict[str, pd.DataFrame], label: str) -> None:
+    """Every split has rows of both labels, or training would "complete" a model that learned
+    nothing (AUC nan) and the registry would keep it.
+
+    Raises:
+        SchemaError: naming the split and what it lacks.
+    """
+    total = sum(len(frame) for frame in parts.values())
+    for name, frame in parts.items():
+        if frame.empty:
+            raise SchemaError(
+                f"the {name} split has no rows: the data has {total} row(s), too few to split "
+                "70/20/10 and train"
+            )
+        positives = int(frame[label].sum())
+        if positives in (0, len(frame)):
+            value = "positive" if positives else "negative"
+            raise SchemaError(
+                f"the {name} split's {len(frame)} row(s) are all {value} ({label!r}): a model "
+                "needs both labels to learn from and to be judged on"
+            )
 
 
 def dataset_id(archive_sha256: str, options: dict[str, Any]) -> str:

@@ -63,6 +63,7 @@ def split(
 ) -> SplitTables:
     s = Store(store)
     parts = datasets.split(datasets.read_table(table.url), method, seed)
+    datasets.check_trainable(parts, bank.LABEL)
     return SplitTables(
         urls={name: datasets.stage(s, dataset_id, name, frame) for name, frame in parts.items()},
         rows={name: len(frame) for name, frame in parts.items()},

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from algorithms.schema import FeatureSchema, RawColumn
-from flows.datasets import dataset_id, find_dataset, publish, split
+from core.errors import SchemaError
+from flows.datasets import check_trainable, dataset_id, find_dataset, publish, split
 
 
 def _frame(n: int = 1000) -> pd.DataFrame:
@@ -52,3 +53,12 @@ def test_dataset_without_manifest_is_not_trusted(store):
     """A crash after the Parquet files but before the manifest leaves no visible dataset."""
     store.write_bytes("datasets/d2/train.parquet", b"partial")
     assert find_dataset(store, "d2") is None
+
+
+def test_splits_too_small_or_of_one_label_are_refused():
+    check_trainable(split(_frame(100)), "y")  # both labels everywhere: fine
+    with pytest.raises(SchemaError, match="the train split has no rows: the data has 0 row"):
+        check_trainable(split(_frame(0)), "y")
+    one_label = split(_frame(100).assign(y=0))
+    with pytest.raises(SchemaError, match=r"the train split's 70 row\(s\) are all negative"):
+        check_trainable(one_label, "y")

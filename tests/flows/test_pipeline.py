@@ -203,6 +203,14 @@ def test_checksum_mismatch_fails_with_a_clear_error(prefect_server, source, tmp_
         (["--split", "weekly"], "invalid choice: 'weekly'"),
         (["--sha256", "abc"], "sha256"),
         (["--hyperparameter", "novalue"], "expected NAME=VALUE"),
+        # Hardening 2, item 14: what training would refuse, refused before the first step.
+        (["--hyperparameter", "bogus=1"], "unknown hyperparameter(s) 'bogus'"),
+        (["--algorithm", "tests.byo_algorithms:Nope"], "has no attribute 'Nope'"),
+        (["--algorithm", "catboost"], "unknown algorithm 'catboost'"),
+        (["--backend", "slurm"], "unknown backend 'slurm'"),
+        (["--job-name", "x" * 100], "job_name: job name 'xxx"),
+        (["--model-group", "a/b"], "model group name 'a/b' must be"),
+        (["--endpoint-name", "a_b"], "endpoint name 'a_b' must be"),
     ],
 )
 def test_bad_options_are_refused_before_anything_runs(flags, message, capsys, tmp_path):
@@ -223,3 +231,22 @@ def test_a_flow_run_with_a_bad_backend_option_fails_naming_it(prefect_server, tm
             store=str(tmp_path / "s"), backend="dask", threads=2, dask={"scheduler": "tcp://h:1"}
         )
     assert not (tmp_path / "s").exists()
+
+
+def test_a_table_too_small_to_train_fails_before_training(prefect_server, tmp_path, csv_bytes):
+    """Hardening 2, item 12: a CSV with only its header is a clear error before training;
+    no job runs and nothing is registered."""
+    import zipfile
+
+    archive = tmp_path / "empty.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("bank-additional/bank-additional-full.csv", csv_bytes.split(b"\n")[0] + b"\n")
+    summary = tmp_path / "summary.json"
+    code = main(
+        ["--source", str(archive), "--store", str(tmp_path / "s"), "--summary-json", str(summary)]
+    )
+    assert code == 1
+    error = json.loads(summary.read_text())["error"]
+    assert "the train split has no rows: the data has 0 row(s)" in error, error
+    store = Store(str(tmp_path / "s"))
+    assert JobStore(store).names() == [] and ModelRegistry(store).groups() == []
