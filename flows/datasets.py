@@ -12,7 +12,8 @@ from pydantic import BaseModel
 
 from algorithms.schema import FeatureSchema
 from core.clock import now
-from core.errors import AlreadyExistsError, SchemaError
+from core.errors import AlreadyExistsError, NotFoundError, SchemaError, StoreError
+from core.records.base import Records
 from core.store import Store
 
 SplitMethod = Literal["random", "time"]
@@ -114,9 +115,43 @@ def read_table(url: str) -> pd.DataFrame:
 
 
 def find_dataset(store: Store, dataset: str) -> Dataset | None:
-    """The dataset if its manifest is published; a half-written one counts as absent."""
-    key = _key(dataset, "manifest.json")
-    return Dataset.model_validate(store.read_json(key)) if store.exists(key) else None
+    """The dataset if its manifest is published; a half-written one counts as absent.
+
+    Raises:
+        StoreError: the manifest is there but is not a valid one (naming why).
+    """
+    return Records(store).find(_key(dataset, "manifest.json"), Dataset)
+
+
+def corruption(store: Store, dataset: Dataset) -> str | None:
+    """What is wrong with the stored ``dataset``, or None: its manifest unreadable, or not
+    the one given, or a split that does not match its checksum."""
+    try:
+        published = find_dataset(store, dataset.dataset_id)
+    except StoreError as exc:
+        return str(exc)
+    if published is None:
+        return f"dataset {dataset.dataset_id} has no manifest in {store.root}"
+    if published != dataset:
+        return f"dataset {dataset.dataset_id}'s manifest is not the one this run made"
+    for name, split in published.splits.items():
+        try:
+            data = store.read_bytes(_key(dataset.dataset_id, f"{name}.parquet"))
+        except NotFoundError as exc:
+            return str(exc)
+        if hashlib.sha256(data).hexdigest() != split.sha256:
+            return f"dataset {dataset.dataset_id}'s {name} split does not match its checksum"
+    return None
+
+
+def check_intact(store: Store, dataset: Dataset) -> None:
+    """Train only on what the manifest says.
+
+    Raises:
+        SchemaError: the stored dataset is corrupt; ``--refresh`` rebuilds it.
+    """
+    if (problem := corruption(store, dataset)) is not None:
+        raise SchemaError(f"{problem}: not training on it; rerun with --refresh to rebuild it")
 
 
 def publish(
@@ -128,8 +163,10 @@ def publish(
     source: str,
     archive_sha256: str,
     options: dict[str, Any],
+    replace: bool = False,
 ) -> Dataset:
-    """Write each split as Parquet, then the manifest, last: readers trust only the manifest."""
+    """Write each split as Parquet, then the manifest, last: readers trust only the manifest
+    (``replace``: over a corrupt one)."""
     infos = {}
     for name, frame in splits.items():
         data = _parquet(frame)
@@ -151,8 +188,12 @@ def publish(
         feature_schema=schema.model_dump(),
         splits=infos,
     )
+    key = _key(dataset, "manifest.json")
+    if replace:  # a corrupt dataset, rebuilt: what was there is not to be trusted
+        store.write_json(key, manifest.model_dump())
+        return manifest
     try:
-        store.create_json_exclusive(_key(dataset, "manifest.json"), manifest.model_dump())
+        store.create_json_exclusive(key, manifest.model_dump())
     except AlreadyExistsError:  # a concurrent run published the same dataset first
         return find_dataset(store, dataset)  # type: ignore[return-value]
     return manifest

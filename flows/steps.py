@@ -7,6 +7,7 @@ JSON under the store (see ``flows/caching.py``). Which steps are cached is the f
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from prefect import task
@@ -15,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from algorithms.schema import FeatureSchema
+from core.errors import StoreError
 from core.records.jobs import JobStatus
 from core.records.registry import ModelVersion
 from core.store import Store
@@ -23,6 +25,7 @@ from flows.approval import deploy_approved
 from serving.control.rollouts import UpdatePolicy
 from serving.options import ServerOptions
 
+logger = logging.getLogger(__name__)
 _step = task(cache_policy=NO_CACHE)
 
 
@@ -80,9 +83,16 @@ def upload(
     options: dict[str, Any],
 ) -> datasets.Dataset:
     s = Store(store)
-    published = datasets.find_dataset(s, dataset_id)
-    if published is not None:  # never rewrite a published dataset: reuse it
+    try:
+        published = datasets.find_dataset(s, dataset_id)
+    except StoreError as exc:
+        published, problem = None, str(exc)
+    else:
+        problem = datasets.corruption(s, published) if published else None
+    if published is not None and problem is None:  # never rewrite a sound dataset: reuse it
         return published
+    if problem is not None:
+        logger.warning("%s: rebuilding the dataset from this run's splits", problem)
     frames = {name: datasets.read_table(url) for name, url in splits.urls.items()}
     return datasets.publish(
         s,
@@ -92,12 +102,15 @@ def upload(
         source=archive.source,
         archive_sha256=archive.sha256,
         options=options,
+        replace=problem is not None,
     )
 
 
 @_step(name="train", task_run_name="train {request.algorithm} on {request.backend}")
 def train(store: str, request: training.TrainingRequest, dataset: datasets.Dataset) -> JobStatus:
-    return training.train(request, dataset, Store(store))
+    s = Store(store)
+    datasets.check_intact(s, dataset)  # a cached dataset may have been damaged since
+    return training.train(request, dataset, s)
 
 
 @_step(name="register", task_run_name="register in {group}")

@@ -5,8 +5,16 @@ import pandas as pd
 import pytest
 
 from algorithms.schema import FeatureSchema, RawColumn
-from core.errors import SchemaError
-from flows.datasets import check_trainable, dataset_id, find_dataset, publish, split
+from core.errors import SchemaError, StoreError
+from flows.datasets import (
+    check_intact,
+    check_trainable,
+    corruption,
+    dataset_id,
+    find_dataset,
+    publish,
+    split,
+)
 
 
 def _frame(n: int = 1000) -> pd.DataFrame:
@@ -62,3 +70,28 @@ def test_splits_too_small_or_of_one_label_are_refused():
     one_label = split(_frame(100).assign(y=0))
     with pytest.raises(SchemaError, match=r"the train split's 70 row\(s\) are all negative"):
         check_trainable(one_label, "y")
+
+
+def test_a_corrupt_dataset_is_named(store):
+    schema = FeatureSchema(columns=[RawColumn(name="x", kind="numeric")], label="y")
+    ds = publish(store, "d3", split(_frame()), schema, source="s", archive_sha256="h", options={})
+    assert corruption(store, ds) is None
+    store.write_bytes("datasets/d3/validation.parquet", b"other bytes")
+    assert corruption(store, ds) == "dataset d3's validation split does not match its checksum"
+    with pytest.raises(SchemaError, match="does not match its checksum: not training on it"):
+        check_intact(store, ds)
+    store.write_bytes("datasets/d3/manifest.json", b"[1, 2")
+    assert "d3/manifest.json is not a valid Dataset" in corruption(store, ds)
+    with pytest.raises(StoreError, match="is not a valid Dataset"):
+        find_dataset(store, "d3")
+    rebuilt = publish(
+        store,
+        "d3",
+        split(_frame()),
+        schema,
+        source="s",
+        archive_sha256="h",
+        options={},
+        replace=True,
+    )
+    assert corruption(store, rebuilt) is None

@@ -250,3 +250,33 @@ def test_a_table_too_small_to_train_fails_before_training(prefect_server, tmp_pa
     assert "the train split has no rows: the data has 0 row(s)" in error, error
     store = Store(str(tmp_path / "s"))
     assert JobStore(store).names() == [] and ModelRegistry(store).groups() == []
+
+
+def test_a_corrupt_dataset_is_never_trained_on_and_refresh_rebuilds_it(
+    prefect_server, source, tmp_path
+):
+    """Hardening 2, item 13: a cached rerun checks the dataset it trains on (manifest and
+    checksums); --refresh rebuilds it."""
+    from core.errors import SchemaError
+    from flows.datasets import find_dataset
+
+    options = {
+        "source": source,
+        "store": str(tmp_path / "s"),
+        "until": "register",
+        "xgboost": {"num_round": 20},
+    }
+    first = bank_marketing(**options)
+    store, dataset = Store(options["store"]), first["dataset_id"]
+    store.write_bytes(f"datasets/{dataset}/manifest.json", b"{garbage")
+    retrain = options | {"xgboost": {"num_round": 25}}  # the data steps come from the cache
+    with pytest.raises(SchemaError, match=r"manifest.json is not a valid Dataset.*--refresh"):
+        bank_marketing(**retrain)
+    store.write_bytes(f"datasets/{dataset}/train.parquet", b"not the rows it had")
+    with pytest.raises(SchemaError, match=r"manifest.json is not a valid Dataset"):
+        bank_marketing(**retrain)
+    assert ModelRegistry(store).versions("bank-marketing") == [1]  # nothing registered from it
+
+    rebuilt = bank_marketing(**retrain, refresh=True)
+    assert rebuilt["model_version"] == 2 and rebuilt["dataset_id"] == dataset
+    assert find_dataset(store, dataset).splits["train"].rows == 28831
