@@ -71,7 +71,9 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
     def step(task: T) -> T:
         return cached(task, storage, config.refresh)
 
-    archive = step(steps.download)(config.source, store.root, config.sha256)
+    archive = step(steps.download)(
+        config.source, store.root, config.sha256, config.max_archive_bytes
+    )
     summary["archive_sha256"] = archive.sha256
     if config.stops_after("download"):
         return summary
@@ -84,7 +86,9 @@ def run_pipeline(config: PipelineConfig) -> dict[str, Any]:
     run_tags = (f"backend:{config.backend}", f"dataset:{dataset_id}")
     add_flow_run_tags(run_tags)
     with tags(*run_tags):
-        table = step(steps.clean)(store.root, dataset_id, archive, clean_options)
+        table = step(steps.clean)(
+            store.root, dataset_id, archive, clean_options, config.max_archive_bytes
+        )
         if config.stops_after("clean"):
             return summary
         splits = step(steps.split)(store.root, dataset_id, table, config.split, config.split_seed)

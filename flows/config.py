@@ -23,7 +23,7 @@ from core.errors import SkiffError
 from core.names import EndpointName, JobName, ModelGroupName
 from core.plugins import is_dotted
 from core.store import DEFAULT_STORE
-from flows.data import UCI_URL
+from flows.data import MAX_ARCHIVE_BYTES, UCI_URL
 from serving.control.rollouts import UpdatePolicy
 from serving.options import ServerOptions
 
@@ -48,6 +48,9 @@ class _BeforeBackends(BaseModel):
     source: str = Field(UCI_URL, description="URL of the archive: https://, s3://, or a local path")
     sha256: str | None = Field(
         None, pattern=r"^[0-9a-fA-F]{64}$", description="expected SHA-256 of the archive"
+    )
+    max_archive_bytes: int = Field(
+        MAX_ARCHIVE_BYTES, ge=1, description="refuse an archive, or a member of it, this large"
     )
     store: str = Field(
         DEFAULT_STORE, description="root of the store: a folder or s3://bucket/prefix"

@@ -10,6 +10,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 import fsspec
 
@@ -26,6 +27,8 @@ SAGEMAKER_URL = (
     "autopilot/direct_marketing/bank-additional.zip"
 )
 CHUNK = 1 << 20
+MAX_ARCHIVE_BYTES = 1 << 30  # the default of --max-archive-bytes
+MAX_LINE_BYTES = 1 << 20  # a bank record is ~200 bytes: a longer line is not one
 
 
 @dataclass(frozen=True)
@@ -38,17 +41,20 @@ class RawArchive:
     size: int
 
 
-def download(source: str, store: Store, sha256: str | None = None) -> RawArchive:
+def download(
+    source: str, store: Store, sha256: str | None = None, max_bytes: int = MAX_ARCHIVE_BYTES
+) -> RawArchive:
     """Fetch ``source`` (https://, s3://, a local path...) and keep it in the store.
 
     The archive is kept under ``raw/<sha256>/``, so a second download of the same bytes
     stores nothing new. Progress is logged about every five seconds for long downloads.
 
     Raises:
-        DownloadError: the URL is unreachable or answers an error, or the checksum differs.
+        DownloadError: the URL is unreachable or answers an error, the checksum differs, or
+            the download is over ``max_bytes``.
     """
     with tempfile.TemporaryFile() as tmp:
-        digest, size = _fetch(source, tmp)
+        digest, size = _fetch(source, tmp, max_bytes)
         if sha256 and digest != sha256.lower():
             raise DownloadError(
                 f"{source}: SHA-256 mismatch: expected {sha256.lower()}, got {digest}"
@@ -64,8 +70,8 @@ def download(source: str, store: Store, sha256: str | None = None) -> RawArchive
     return RawArchive(source=source, sha256=digest, key=key, size=size)
 
 
-def _fetch(source: str, out) -> tuple[str, int]:
-    """Stream ``source`` into ``out``; return its SHA-256 and size."""
+def _fetch(source: str, out: Any, max_bytes: int) -> tuple[str, int]:
+    """Stream ``source`` into ``out``, at most ``max_bytes`` of it; return its SHA-256 and size."""
     hasher, size = hashlib.sha256(), 0
     try:
         with fsspec.open(source, "rb", block_size=CHUNK) as f:
@@ -75,6 +81,10 @@ def _fetch(source: str, out) -> tuple[str, int]:
                 hasher.update(chunk)
                 out.write(chunk)
                 size += len(chunk)
+                if size > max_bytes:
+                    raise DownloadError(
+                        f"{source}: over the {max_bytes:,}-byte limit (--max-archive-bytes)"
+                    )
                 if time.monotonic() - last_report > 5:
                     last_report = time.monotonic()
                     done = f" of {total / 1e6:.1f} MB ({100 * size / total:.0f}%)" if total else ""
@@ -101,31 +111,105 @@ def _safe_name(name: str) -> str:
     return cleaned or "archive.zip"
 
 
-def extract_member(archive: bytes, member: str, where: str, nested: str = ".zip") -> bytes:
+def extract_member(
+    archive: bytes,
+    member: str,
+    where: str,
+    max_bytes: int = MAX_ARCHIVE_BYTES,
+    nested: str = ".zip",
+    max_line: int = MAX_LINE_BYTES,
+) -> bytes:
     """The bytes of ``member`` (matched by file name), looking one level into nested zips.
 
     Accepts both layouts seen in the wild: a zip holding the CSV (SageMaker's copy), and a
-    zip holding ``bank-additional.zip`` (UCI's current download).
+    zip holding ``bank-additional.zip`` (UCI's current download). A member is read in chunks
+    and refused as soon as it is over ``max_bytes`` (as it declares, or as it is read), and a
+    CSV line over ``max_line`` bytes stops the read: a zip bomb or a file that is not records
+    costs neither the memory nor the time to read it whole.
 
     Raises:
-        ArchiveError: not a zip, or no such member; names the archive and the member.
+        ArchiveError: not a zip, no such member, or a member too large; names them.
     """
+    outer = _open(archive, where)
+    found = _find(outer, member, where, max_bytes, max_line)
+    for info in () if found is not None else _members(outer):
+        if info.filename.endswith(nested):  # one level in, no deeper
+            inside = f"{where}!{info.filename}"
+            try:
+                inner = zipfile.ZipFile(io.BytesIO(_read(outer, info, inside, max_bytes, None)))
+            except zipfile.BadZipFile:  # named .zip, but not one: not where the member is
+                continue
+            if (found := _find(inner, member, inside, max_bytes, max_line)) is not None:
+                break
+    if found is None:
+        shown = ", ".join(i.filename for i in _members(outer) if not i.is_dir())[:300]
+        raise ArchiveError(f"{where} has no member {member!r} (members: {shown})")
+    return found
+
+
+def _open(archive: bytes, where: str) -> zipfile.ZipFile:
     try:
-        outer = zipfile.ZipFile(io.BytesIO(archive))
+        return zipfile.ZipFile(io.BytesIO(archive))
     except zipfile.BadZipFile:
         raise ArchiveError(f"{where} is not a valid zip archive") from None
-    names = [n for n in outer.namelist() if not n.startswith("__MACOSX/")]
+
+
+def _members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    return [i for i in archive.infolist() if not i.filename.startswith("__MACOSX/")]
+
+
+def _find(
+    archive: zipfile.ZipFile, member: str, where: str, max_bytes: int, max_line: int
+) -> bytes | None:
+    """``member``'s bytes if ``archive`` holds it (matched by file name), else None."""
+    for info in _members(archive):
+        if PurePosixPath(info.filename).name == member:
+            return _read(archive, info, f"{where}!{info.filename}", max_bytes, max_line)
+    return None
+
+
+def _read(
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    where: str,
+    max_bytes: int,
+    max_line: int | None,
+) -> bytes:
+    """One member's bytes, in chunks, within ``max_bytes`` and lines of ``max_line``."""
+    if info.file_size > max_bytes:
+        raise ArchiveError(
+            f"{where} is {info.file_size:,} bytes uncompressed, over the {max_bytes:,}-byte "
+            "limit (--max-archive-bytes)"
+        )
+    # Chunks no longer than a line may be, so a line too long always spans chunks: counting
+    # the bytes since the last newline finds it.
+    step = CHUNK if max_line is None else min(CHUNK, max_line)
+    chunks, size, line = [], 0, 0
     try:
-        for name in names:
-            if PurePosixPath(name).name == member:
-                return outer.read(name)
-        for name in names:
-            if name.endswith(nested):
-                try:
-                    return extract_member(outer.read(name), member, f"{where}!{name}", nested)
-                except ArchiveError:
-                    continue
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:  # a corrupt member (CRC, truncation)
+        f = archive.open(info)
+    except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:  # encrypted, unknown
+        raise ArchiveError(f"{where}: cannot read this archive member: {exc}") from None
+    with f:
+        while chunk := _chunk(f, step, where):
+            size += len(chunk)
+            if size > max_bytes:
+                raise ArchiveError(
+                    f"{where} expands past the {max_bytes:,}-byte limit (--max-archive-bytes)"
+                )
+            if max_line is not None:
+                first = chunk.find(b"\n")
+                run = line + (len(chunk) if first < 0 else first)
+                if run > max_line:
+                    raise ArchiveError(
+                        f"{where} has a line over {max_line:,} bytes: not a CSV of records"
+                    )
+                line = run if first < 0 else len(chunk) - chunk.rfind(b"\n") - 1
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _chunk(member: Any, size: int, where: str) -> bytes:
+    try:
+        return member.read(size)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:  # a bad CRC, a truncation
         raise ArchiveError(f"{where}: corrupt archive member: {exc}") from None
-    shown = ", ".join(n for n in names if not n.endswith("/"))[:300]
-    raise ArchiveError(f"{where} has no member {member!r} (members: {shown})")

@@ -45,16 +45,21 @@ class SplitTables(BaseModel):
 
 
 @_step(name="download", task_run_name="download archive")
-def download(source: str, store: str, sha256: str | None) -> data.RawArchive:
-    return data.download(source, Store(store), sha256)
+def download(source: str, store: str, sha256: str | None, max_bytes: int) -> data.RawArchive:
+    return data.download(source, Store(store), sha256, max_bytes)
 
 
 @_step(name="clean", task_run_name="clean and encode")
 def clean(
-    store: str, dataset_id: str, archive: data.RawArchive, options: bank.CleanOptions
+    store: str,
+    dataset_id: str,
+    archive: data.RawArchive,
+    options: bank.CleanOptions,
+    max_bytes: int,
 ) -> CleanTable:
     s = Store(store)
-    csv = data.extract_member(s.read_bytes(archive.key), bank.CSV_MEMBER, archive.source)
+    raw = s.read_bytes(archive.key)
+    csv = data.extract_member(raw, bank.CSV_MEMBER, archive.source, max_bytes)
     table, schema = bank.clean(csv, options)
     url = datasets.stage(s, dataset_id, "clean", table)
     return CleanTable(url=url, rows=len(table), feature_schema=schema)

@@ -108,3 +108,47 @@ def test_http_error_status_is_named(store: Store):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_a_zip_bomb_is_refused_before_it_is_read(tmp_path):
+    """Hardening 2, item 11: a member declaring more than the limit is refused unread, and one
+    inside a nested zip too; a line too long for a record stops the read at once."""
+    bomb = _zip({MEMBER: b"0" * 20_000_000})  # 20 MB of one byte: about 20 kB zipped
+    assert len(bomb) < 100_000
+    with pytest.raises(
+        ArchiveError,
+        match=r"a.zip!bank-additional-full.csv is 20,000,000 bytes "
+        r"uncompressed, over the 1,000,000-byte limit \(--max-archive-bytes\)",
+    ):
+        extract_member(bomb, MEMBER, "a.zip", max_bytes=1_000_000)
+    nested = _zip({"bank-additional.zip": bomb})
+    with pytest.raises(ArchiveError, match=r"bank-additional.zip is 2\d,\d{3} bytes|over the"):
+        extract_member(nested, MEMBER, "n.zip", max_bytes=10_000)
+    with pytest.raises(
+        ArchiveError, match=r"has a line over 1,048,576 bytes: not a CSV of records"
+    ):
+        extract_member(bomb, MEMBER, "a.zip")  # within the size limit: one 20 MB "line"
+
+
+def test_nested_zips_are_looked_into_one_level_only():
+    deep = _zip({MEMBER: b"a;b\n1;2\n"})
+    for _ in range(1100):  # item 15: a 1100-level nested zip is one clear error
+        deep = _zip({"inner.zip": deep})
+    with pytest.raises(ArchiveError, match="has no member 'bank-additional-full.csv'"):
+        extract_member(deep, MEMBER, "deep.zip")
+    assert extract_member(_zip({"one.zip": _zip({MEMBER: b"a;b\n"})}), MEMBER, "x") == b"a;b\n"
+
+
+def test_a_download_over_the_limit_is_refused(http_root, store):
+    url = f"{http_root[1]}/bank-additional.zip"
+    with pytest.raises(DownloadError, match=r"over the 1,000-byte limit \(--max-archive-bytes\)"):
+        download(url, store, max_bytes=1000)
+    assert store.list("raw") == []

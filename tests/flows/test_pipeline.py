@@ -280,3 +280,14 @@ def test_a_corrupt_dataset_is_never_trained_on_and_refresh_rebuilds_it(
     rebuilt = bank_marketing(**retrain, refresh=True)
     assert rebuilt["model_version"] == 2 and rebuilt["dataset_id"] == dataset
     assert find_dataset(store, dataset).splits["train"].rows == 28831
+
+
+def test_an_archive_over_the_limit_fails_the_run_in_one_line(
+    prefect_server, source, tmp_path, capsys
+):
+    code = main(
+        ["--source", source, "--store", str(tmp_path / "s"), "--max-archive-bytes", "2000000"]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "bank-additional-full.csv is 5,834,924 bytes uncompressed, over the 2,000,000" in err
