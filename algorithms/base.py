@@ -15,6 +15,11 @@ import numpy as np
 import pandas as pd
 
 Log = Callable[[str], None]
+Report = Callable[[int, dict[str, float]], None]  # (round, its metrics)
+
+
+def _ignore(round: int, metrics: dict[str, float]) -> None:
+    """Where rounds go when nobody follows them."""
 
 
 @dataclass
@@ -30,11 +35,14 @@ class TrainingData:
 
 @dataclass
 class TrainingContext:
-    """Where and how to train: the output folder, the log, and the threads granted."""
+    """Where and how to train: the output folder, the log, the threads granted, and where
+    each round's metrics go as it trains (``report(round, metrics)``: the job's live channel,
+    which followers read while it runs; it may be pickled to a Dask worker)."""
 
     output_dir: Path
     log: Log
     threads: int = 0  # 0: every core of the machine
+    report: Report = _ignore
 
 
 @dataclass

@@ -4,8 +4,9 @@ Locally it runs in a child process; on a remote machine it runs the same way. ``
 (a Dask scheduler's address, e.g. one started beside it on a training instance) overrides the
 spec's, so the job trains there with the algorithm's distributed variant. It reads the
 spec, reads the channels, trains, uploads the model and its metadata (published last), and
-records every status change in the job's folder. The backend that launched it only waits,
-enforces the max runtime, and records Stopped or an unexpected death.
+records every status change in the job's folder. The job is the runner's (``watch``): it
+beats the job's heartbeat, and stops the job itself at its max runtime or when asked, with or
+without its launcher, which only waits, backs those up, and records an unexpected death.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import argparse
 import hashlib
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,32 +27,25 @@ import pandas as pd
 
 from algorithms.base import TrainedModel, TrainingContext, TrainingData
 from algorithms.catalog import resolve_algorithm
+from algorithms.watch import JobLog, Watch
 from core.clock import now
 from core.errors import SkiffError
 from core.provenance import provenance
+from core.records.channel import RoundsWriter
 from core.records.jobs import JobStatus, JobStore, Secondary, Status, TrainingJob, split_spec_url
 from core.records.manifest import MANIFEST_FILE, ModelManifest
 from core.store import Store
 
+STOP_SIGNAL = signal.SIGUSR2  # the watch to the main thread: the job is over (on_dask: USR1)
+STOP_GRACE = 10.0
 
-class JobLog:
-    """The job's log: printed as it goes, and saved whole to the store every few seconds."""
 
-    def __init__(self, jobs: JobStore, name: str, every: float = 2.0):
-        self.jobs, self.name, self.every = jobs, name, every
-        self.lines: list[str] = []
-        self._saved_at = 0.0
+class JobStopped(BaseException):
+    """Raised in the runner's main thread when its watch has ended the job."""
 
-    def __call__(self, message: str) -> None:
-        line = f"{now()} {message}"
-        self.lines.append(line)
-        print(line, flush=True)
-        if time.monotonic() - self._saved_at > self.every:
-            self.save()
 
-    def save(self) -> None:
-        self.jobs.write_log(self.name, "\n".join(self.lines) + "\n")
-        self._saved_at = time.monotonic()
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise JobStopped
 
 
 def read_channel(url: str, store: Store) -> pd.DataFrame:
@@ -66,6 +62,8 @@ class JobRunner:
             self.use_scheduler(scheduler)
         self.status: JobStatus = self.jobs.status(name)
         self.log = JobLog(self.jobs, name)
+        self.rounds = RoundsWriter(store.root, name)
+        self._lock = threading.RLock()  # the watch may end the job while it moves along
 
     def use_scheduler(self, address: str) -> None:
         """Train on the Dask scheduler at ``address``, whatever the spec's resources say."""
@@ -73,22 +71,46 @@ class JobRunner:
         self.spec = self.spec.model_copy(update={"resources": resources})
 
     def move(self, status: Status, secondary: Secondary, message: str = "", **changes: Any) -> None:
-        self.status = self.status.moved(status, secondary, message, **changes)
-        self.jobs.write_status(self.status)
+        with self._lock:
+            self.status = self.status.moved(status, secondary, message, **changes)
+            self.jobs.write_status(self.status)
         self.log(f"{status}/{secondary}" + (f": {message}" if message else ""))
         self.log.save()
 
     def run(self) -> JobStatus:
+        created = self.status.transitions[0].at if self.status.transitions else now()
+        watch = Watch(self.jobs, self.spec, created, self.log, self._stop)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(STOP_SIGNAL, _raise_stopped)
+        watch.start()
         try:
             self._run()
         except BaseException as exc:  # record every failure, then let the process end
             self.record_end(exc)
-            if not isinstance(exc, Exception):
+            if not isinstance(exc, Exception | JobStopped):
                 raise
+        finally:
+            watch.done.set()
+            self.rounds.flush()
         return self.status
+
+    def _stop(self, secondary: Secondary, why: str) -> None:
+        """End the job Stopped (from the watch): record it, then stop the training in the main
+        thread, which unwinds at its next Python step (between two rounds, say); one deep in C
+        code for longer than STOP_GRACE seconds ends with the process."""
+        with self._lock:
+            if self.status.status.terminal:
+                return
+            self.rounds.flush()
+            self.move(Status.STOPPED, secondary, why, failure_reason=why)
+        signal.pthread_kill(threading.main_thread().ident, STOP_SIGNAL)  # type: ignore[arg-type]
+        time.sleep(STOP_GRACE)
+        os._exit(1)
 
     def record_end(self, exc: BaseException, context: str = "") -> None:
         """Record why the job ended: ``exc`` stopped it (Ctrl-C) or failed it."""
+        if isinstance(exc, JobStopped) or self.status.status.terminal:
+            return  # the watch recorded why
         if isinstance(exc, KeyboardInterrupt):
             self.move(Status.STOPPED, Secondary.STOPPED, "interrupted")
             return
@@ -103,7 +125,10 @@ class JobRunner:
         hyperparameters = algorithm.validate_hyperparameters(spec.hyperparameters)
         with tempfile.TemporaryDirectory(prefix=f"skiff-{spec.name}-") as tmp:
             context = TrainingContext(
-                output_dir=Path(tmp), log=self.log, threads=spec.resources.threads
+                output_dir=Path(tmp),
+                log=self.log,
+                threads=spec.resources.threads,
+                report=self.rounds,
             )
             scheduler = spec.resources.scheduler
             if scheduler and hasattr(algorithm, "train_distributed"):

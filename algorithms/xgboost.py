@@ -12,7 +12,7 @@ import numpy as np
 import xgboost as xgb
 from xgboost.core import _LIB, _check_call, c_bst_ulong, make_jcargs
 
-from algorithms.base import Log, TrainedModel, TrainingContext, TrainingData
+from algorithms.base import Log, Report, TrainedModel, TrainingContext, TrainingData
 from algorithms.classification_metrics import classification_metrics
 from algorithms.xgboost_params import validate_hyperparameters
 from core.errors import AlgorithmError, SchemaError
@@ -48,6 +48,25 @@ class _LogRounds(xgb.callback.TrainingCallback):
         return False
 
 
+class ReportRounds(xgb.callback.TrainingCallback):
+    """Each round's metrics to the job's live channel (``TrainingContext.report``). On Dask
+    every worker runs it and sees the same evaluation: only the first one reports."""
+
+    def __init__(self, report: Report):
+        self.report = report
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
+        if xgb.collective.get_rank() == 0:
+            flat = {f"{d}_{m}": float(v[-1]) for d, ms in evals_log.items() for m, v in ms.items()}
+            self.report(epoch, flat)
+        return False
+
+    def after_training(self, model: Any) -> Any:
+        if xgb.collective.get_rank() == 0 and hasattr(self.report, "flush"):
+            self.report.flush()  # in a worker, the last rounds must not wait for the next
+        return model
+
+
 class XGBoostAlgorithm:
     """Gradient-boosted trees for binary classification, SageMaker's built-in ``xgboost``."""
 
@@ -66,7 +85,10 @@ class XGBoostAlgorithm:
         if data.validation is not None:
             dvalid = _matrix(data.validation, data, "validation")
             evals.append((dvalid, "validation"))
-        callbacks: list[xgb.callback.TrainingCallback] = [_LogRounds(log, hp["num_round"])]
+        callbacks: list[xgb.callback.TrainingCallback] = [
+            _LogRounds(log, hp["num_round"]),
+            ReportRounds(context.report),
+        ]
         if hp["early_stopping_rounds"]:
             if dvalid is None:
                 raise AlgorithmError("early_stopping_rounds needs a 'validation' channel")

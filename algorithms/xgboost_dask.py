@@ -11,23 +11,21 @@ import xgboost as xgb
 from xgboost import dask as dxgb
 
 from algorithms.base import TrainedModel, TrainingContext, TrainingData
-from algorithms.xgboost import MODEL_FILE, booster_params
+from algorithms.xgboost import MODEL_FILE, ReportRounds, booster_params
 from core.errors import AlgorithmError
 
 
-def _early_stopping(hp: dict[str, Any]) -> list[xgb.callback.TrainingCallback] | None:
-    """Stop on validation AUC, as the local path does (early_stopping_rounds alone would
-    follow the last eval metric, the error rate)."""
+def _callbacks(hp: dict[str, Any], context: TrainingContext) -> list[Any]:
+    """Each round to the job's live channel (from the first worker); and early stopping on
+    validation AUC, as the local path does (early_stopping_rounds alone would follow the last
+    eval metric, the error rate)."""
+    rounds = [ReportRounds(context.report)]
     if not hp["early_stopping_rounds"]:
-        return None
-    return [
-        xgb.callback.EarlyStopping(
-            rounds=hp["early_stopping_rounds"],
-            metric_name="auc",
-            data_name="validation",
-            maximize=True,
-        )
-    ]
+        return rounds
+    stopping = xgb.callback.EarlyStopping(
+        rounds=hp["early_stopping_rounds"], metric_name="auc", data_name="validation", maximize=True
+    )
+    return [*rounds, stopping]
 
 
 def train_on_dask(
@@ -61,7 +59,7 @@ def train_on_dask(
         dtrain,
         num_boost_round=hp["num_round"],
         evals=evals,
-        callbacks=_early_stopping(hp),
+        callbacks=_callbacks(hp, context),
         coll_cfg=xgb.collective.Config(timeout=int(collective_timeout)),
         verbose_eval=False,
     )

@@ -34,7 +34,15 @@ from backends.ec2_fleet import Fleet, describe_error, ec2_client
 from backends.ec2_options import Ec2Options, Ec2Settings, config_file, resolve_settings
 from backends.ec2_userdata import GRACE_SECONDS, Role, user_data
 from core.errors import BackendError, Interrupted
-from core.records.jobs import JobResources, JobStatus, JobStore, Secondary, Status, TrainingJob
+from core.records.jobs import (
+    HEARTBEAT_SECONDS,
+    JobResources,
+    JobStatus,
+    JobStore,
+    Secondary,
+    Status,
+    TrainingJob,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -216,10 +224,13 @@ class Ec2Backend(TrainingBackend):
 
     def _follow(self, job: TrainingJob, jobs: JobStore, fleet: Fleet, started: float) -> End | None:
         """Wait for the driver's terminal status; say why the job must end otherwise."""
-        shown = 0
+        shown, beat_at = 0, 0.0
         while True:
             if jobs.status(job.name).status.terminal:
                 return None
+            if time.monotonic() - beat_at >= HEARTBEAT_SECONDS:  # until the driver's runner's
+                jobs.beat(job.name, "its launcher")
+                beat_at = time.monotonic()
             if time.monotonic() - started > job.max_runtime_seconds:
                 return (
                     Status.STOPPED,

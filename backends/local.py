@@ -13,9 +13,17 @@ from typing import Any, ClassVar
 
 from backends.base import BackendOptions, TrainingBackend
 from core.processes import child_env, end_process
-from core.records.jobs import JobStatus, JobStore, Secondary, Status, TrainingJob
+from core.records.jobs import (
+    HEARTBEAT_SECONDS,
+    JobStatus,
+    JobStore,
+    Secondary,
+    Status,
+    TrainingJob,
+)
 
 logger = logging.getLogger(__name__)
+BACKSTOP_SECONDS = 15.0  # after its runner should have stopped a job itself
 
 
 class LocalOptions(BackendOptions):
@@ -83,18 +91,25 @@ class LocalBackend(TrainingBackend):
     def _wait(
         self, proc: subprocess.Popen, job: TrainingJob, jobs: JobStore, started: float
     ) -> tuple[Secondary, str] | None:
-        """Wait for the child; if it must be stopped, stop it and say why."""
-        next_stop_check = 0.0
+        """Wait for the child, beating the job's heartbeat beside it. The runner stops itself
+        at its max runtime or when asked (``algorithms/watch.py``); this stops a runner that
+        did not, ``BACKSTOP_SECONDS`` later, and says why."""
+        next_check = asked_at = beat_at = 0.0
         while proc.poll() is None:
             elapsed = time.monotonic() - started
-            if elapsed > job.max_runtime_seconds:
+            if elapsed > job.max_runtime_seconds + BACKSTOP_SECONDS:
                 end_process(proc)
                 return Secondary.MAX_RUNTIME_EXCEEDED, (
                     f"MaxRuntimeExceeded: ran longer than {job.max_runtime_seconds:g} s"
                 )
-            if elapsed >= next_stop_check:  # a store read: not every poll
-                next_stop_check = elapsed + 1.0
-                if jobs.stop_requested(job.name):
+            if elapsed >= next_check:  # store reads and writes: not every poll
+                next_check = elapsed + 1.0
+                if elapsed - beat_at >= HEARTBEAT_SECONDS:
+                    jobs.beat(job.name, "its launcher")
+                    beat_at = elapsed
+                if not asked_at and jobs.stop_requested(job.name):
+                    asked_at = elapsed
+                if asked_at and elapsed - asked_at > BACKSTOP_SECONDS:
                     end_process(proc)
                     return Secondary.STOPPED, "stop requested"
             time.sleep(self.poll_interval)

@@ -16,6 +16,7 @@ import pytest
 from algorithms.catalog import resolve_predictor
 from backends import TrainingBackend
 from core.errors import AlgorithmError, HyperparameterError, JobError
+from core.records.channel import read_rounds
 from core.records.jobs import JobStore, Secondary, Status
 from tests.helpers import FEATURES, job_pid, make_job, wait_for
 
@@ -49,6 +50,9 @@ class BackendContract:
         assert meta["sha256"] == hashlib.sha256(model).hexdigest()
         assert meta["features"] == FEATURES and meta["provenance"]["packages"]["xgboost"]
         assert "[19] train-auc" in jobs.log(job.name)
+        rounds = read_rounds(jobs, job.name)  # the live channel: every round, in order
+        assert [r["round"] for r in rounds] == list(range(20))
+        assert rounds[-1]["validation_auc"] == pytest.approx(status.metrics["validation_auc"])
         predictor = resolve_predictor(meta["predictor"]).load(meta["model_url"])
         valid = pd.read_parquet(tiny_channels["validation"])
         scores = predictor.predict(valid[FEATURES].to_numpy(np.float32))

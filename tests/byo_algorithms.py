@@ -107,3 +107,23 @@ class HoldsTheCluster(_Base):
         weights = {"w": [0.0] * len(data.features), "b": 0.0}
         (context.output_dir / "weights.json").write_text(json.dumps(weights))
         return TrainedModel(model_file="weights.json", predictor=Logistic.predictor)
+
+
+class Waits(_Base):
+    """Logs a line (printed to its launcher's pipe, while there is one) and reports a round
+    every 50 ms, until the file its ``release`` hyperparameter names exists; then saves a
+    model that scores 0.5."""
+
+    def train(self, data: TrainingData, hyperparameters, context: TrainingContext):
+        release, deadline = Path(hyperparameters["release"]), time.monotonic() + 300
+        n = 0
+        while not release.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"never released: {release}")
+            context.log(f"waiting, round {n}")
+            context.report(n, {"train_auc": 0.5 + n / 1e6})
+            n += 1
+            time.sleep(0.05)
+        weights = {"w": [0.0] * len(data.features), "b": 0.0}
+        (context.output_dir / "weights.json").write_text(json.dumps(weights))
+        return TrainedModel(model_file="weights.json", predictor=Logistic.predictor)

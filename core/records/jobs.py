@@ -5,6 +5,8 @@ Layout under the store root::
     jobs/<name>/job.json         the spec, claimed (so names are unique)
     jobs/<name>/status.json      status, secondary status, transitions, failure reason, metrics
     jobs/<name>/log.txt          the training log, rewritten whole as it grows
+    jobs/<name>/heartbeat.json   when its runner last said it is alive (every few seconds)
+    jobs/<name>/rounds.jsonl     each round's metrics as it trains (``core.records.channel``)
     jobs/<name>/stop-requested   present once someone asked the job to stop
     jobs/<name>/output/          model file, then model.json (its manifest, published last)
     jobs/<name>/cluster/         what a job's instances tell each other (the ec2 backend)
@@ -12,6 +14,9 @@ Layout under the store root::
 
 from __future__ import annotations
 
+import os
+import socket
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -150,6 +155,23 @@ class JobStatus(BaseModel):
         return self.transitions[-1].at if self.status.terminal else None
 
 
+HEARTBEAT_SECONDS = 5.0  # how often a job's runner says it is alive
+LOST_AFTER_SECONDS = 30.0  # a job not terminal and silent this long is lost
+
+
+class Heartbeat(BaseModel):
+    """Who last said the job is alive, and when (a runner, or its launcher before it)."""
+
+    at: str
+    by: str
+    host: str = ""
+    pid: int | None = None
+
+    def silence(self) -> float:
+        """Seconds since this heartbeat."""
+        return (datetime.now(UTC) - datetime.fromisoformat(self.at)).total_seconds()
+
+
 def split_spec_url(spec_url: str) -> tuple[str, str]:
     """``<root>/jobs/<name>/job.json`` (what a training machine is given) → (root, name)."""
     head, sep, tail = spec_url.rpartition("/jobs/")
@@ -185,6 +207,7 @@ class JobStore(Records):
             raise JobError(f"a training job named {job.name!r} already exists") from None
         status = JobStatus(name=job.name).moved(Status.PENDING, Secondary.STARTING, "created")
         self.write_status(status)
+        self.beat(job.name, "its launcher")  # until its runner takes over
         return status
 
     def spec(self, name: str) -> TrainingJob:
@@ -221,3 +244,21 @@ class JobStore(Records):
 
     def stop_requested(self, name: str) -> bool:
         return self.store.exists(self.key(name, "stop-requested"))
+
+    def beat(self, name: str, by: str) -> None:
+        """Say that the job is alive: its runner does every few seconds, wherever it runs."""
+        beat = Heartbeat(at=now(), by=by, host=socket.gethostname(), pid=os.getpid())
+        self.publish(self.key(name, "heartbeat.json"), beat)
+
+    def heartbeat(self, name: str) -> Heartbeat | None:
+        return self.find(self.key(name, "heartbeat.json"), Heartbeat)
+
+    def lost(self, status: JobStatus) -> str | None:
+        """Why a job that is not over is lost (its heartbeat stopped), else None. A job whose
+        runner died with its machine or was killed would otherwise show InProgress forever."""
+        if status.status.terminal:
+            return None
+        beat = self.heartbeat(status.name)
+        if beat is None or (silence := beat.silence()) < LOST_AFTER_SECONDS:
+            return None  # a job recorded before heartbeats has none: nothing to judge
+        return f"no heartbeat for {silence:.0f} s (the last from {beat.by} on {beat.host})"

@@ -1,0 +1,109 @@
+"""A running job's live channel: what it tells whoever follows it, from any machine, through
+the store.
+
+    jobs/<name>/heartbeat.json   its runner is alive (``JobStore.beat``, every few seconds)
+    jobs/<name>/rounds.jsonl     one JSON object a round, ``{"round": 7, "train_auc": ...}``,
+                                 rewritten whole at least every second while rounds come
+    jobs/<name>/log.txt          its log (``JobStore.write_log``)
+
+One writer of rounds (``RoundsWriter``: the runner's, or on Dask the rank-0 worker's) and one
+reader for every consumer (``JobFeed``: ``skiff jobs logs --follow``, and whatever follows a
+job next: tuning's early stopping, a notebook's streamed log).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import NotFoundError
+from core.records.jobs import JobStatus, JobStore
+from core.store import Store
+
+ROUNDS_FILE = "rounds.jsonl"
+
+
+class RoundsWriter:
+    """Each round's metrics, written to the store at least every ``every`` seconds (and on
+    ``flush``). It pickles to a store root and a job name, so it can run in a Dask worker."""
+
+    def __init__(self, store_root: str, name: str, every: float = 1.0):
+        self.store_root, self.name, self.every = store_root, name, every
+        self._rounds: list[dict[str, Any]] = []
+        self._written, self._saved_at = 0, 0.0
+        self._jobs: JobStore | None = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"store_root": self.store_root, "name": self.name, "every": self.every}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
+    def __call__(self, round: int, metrics: dict[str, float]) -> None:
+        with self._lock:
+            self._rounds.append({"round": round, **metrics})
+        if time.monotonic() - self._saved_at >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            if len(self._rounds) == self._written:
+                return
+            text = "".join(json.dumps(r) + "\n" for r in self._rounds)
+            count = len(self._rounds)
+        if self._jobs is None:
+            self._jobs = JobStore(Store(self.store_root))
+        self._jobs.store.write_bytes(JobStore.key(self.name, ROUNDS_FILE), text.encode())
+        self._written, self._saved_at = count, time.monotonic()
+
+
+def read_rounds(jobs: JobStore, name: str) -> list[dict[str, Any]]:
+    """Every round the job has reported so far."""
+    try:
+        raw = jobs.store.read_bytes(JobStore.key(name, ROUNDS_FILE))
+    except NotFoundError:
+        return []
+    return [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
+
+
+@dataclass
+class Update:
+    """What is new in a job since the last look."""
+
+    log: str
+    rounds: list[dict[str, Any]]
+    status: JobStatus
+    lost: str | None  # why it is lost, if it is
+
+    @property
+    def over(self) -> bool:
+        return self.status.status.terminal or self.lost is not None
+
+
+@dataclass
+class JobFeed:
+    """Follows one job: each ``poll`` says what is new in its log and rounds, its status, and
+    whether it is lost.
+
+    Raises:
+        JobError: there is no job of that name.
+    """
+
+    jobs: JobStore
+    name: str
+    _log_shown: int = 0
+    _rounds_shown: int = 0
+
+    def poll(self) -> Update:
+        status = self.jobs.status(self.name)
+        log = self.jobs.log(self.name)
+        rounds = read_rounds(self.jobs, self.name)
+        new = Update(
+            log[self._log_shown :], rounds[self._rounds_shown :], status, self.jobs.lost(status)
+        )
+        self._log_shown, self._rounds_shown = len(log), len(rounds)
+        return new
