@@ -77,6 +77,8 @@ class Store:
             return self.fs.cat_file(self._path(key))
         except FileNotFoundError as exc:
             raise NotFoundError(f"{self.url(key)} does not exist") from exc
+        except OSError as exc:  # a name too long, a folder where a file should be, no access
+            raise StoreError(f"cannot read {self.url(key)}: {exc}") from exc
 
     def read_json(self, key: str) -> Any:
         return json.loads(self.read_bytes(key))

@@ -27,7 +27,7 @@ from core.store import Store
 from flows import bank, datasets, report, steps
 from flows.caching import T, cached, code_version, result_storage
 from flows.config import PipelineConfig, flow_docstring, flow_signature
-from flows.flags import add_config_arguments, config_from_arguments
+from flows.flags import Parser, add_config_arguments, config_from_arguments
 from flows.summary import human_summary
 from flows.training import TrainingRequest, job_name
 from serving.control import deploys
@@ -227,7 +227,7 @@ bank_marketing = flow(
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The pipeline's flags; with ``--backend package.module:Class``, that backend's too."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m flows.bank_marketing",
         description="Train, register, deploy and evaluate a model on the UCI bank-marketing "
         "data (SageMaker's direct-marketing demo), as a Prefect flow.",
@@ -248,7 +248,28 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         metavar="FILE",
         help="also write the run's summary as JSON to FILE",
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show failures' tracebacks here, not only in the run's log",
+    )
     return parser
+
+
+class _NoRunFailures(logging.Filter):
+    """Keeps Prefect's reports of a failed task or flow run (each with its traceback) off the
+    console: they go to the run's log, in the Prefect UI, and the command ends with one line
+    saying what failed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ours = record.name.startswith(("prefect.task_runs", "prefect.flow_runs"))
+        return not (ours and record.levelno >= logging.ERROR)
+
+
+def one_line_failures() -> None:
+    """Expected failures end in one ``error:`` line on the console (``--debug``: everything)."""
+    for handler in logging.getLogger().handlers:  # Prefect's console handler is the root's
+        handler.addFilter(_NoRunFailures())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_arguments(args, PipelineConfig)
     except ValidationError as exc:  # one line: each option at fault, and why
         parser.error(describe_invalid(exc))
+    if not args.debug:
+        one_line_failures()
     try:
         # Only what was given: the flow applies the defaults, and an option left out is not
         # "asked for" (a running endpoint's server is not refused for options nobody gave).

@@ -17,16 +17,19 @@ import argparse
 import os
 import sys
 
-from core.errors import OptionsConflict, SkiffError
+from pydantic import ValidationError
+
+from core.errors import OptionsConflict, SkiffError, describe_invalid
 from core.store import DEFAULT_STORE, Store
 from flows.commands.backends import backend_areas
 from flows.commands.endpoints import ENDPOINTS
 from flows.commands.jobs import JOBS
 from flows.commands.models import MODELS
+from flows.flags import Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="skiff", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
@@ -49,9 +52,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.needs_store:
             store.require_layout()
         args.func(store, args)
+    except ValidationError as exc:  # an option's value, checked by its model: one line
+        print(f"skiff: error: {describe_invalid(exc)}", file=sys.stderr)
+        return 2
     except SkiffError as exc:
         print(f"skiff: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, OptionsConflict) else 1  # 2: the options, as for argparse
+    except BrokenPipeError:  # skiff jobs describe NAME | head: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import types
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Any, Literal, NoReturn, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.json_schema import SkipJsonSchema
@@ -18,6 +18,14 @@ from pydantic.json_schema import SkipJsonSchema
 from algorithms.xgboost_params import XGBoostHyperparameters, describe_range
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose refusal is one line (the pipeline's usage alone is 60 lines,
+    which buried the error): what is wrong, and where the options are listed. Exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the options)\n")
 
 
 def _flag(name: str) -> str:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_valid
 
 from core.clock import now
 from core.errors import AlreadyExistsError, JobError, NotFoundError, SkiffError
-from core.names import JobName
+from core.names import JobName, check_name
 from core.records.base import Records
 
 
@@ -186,7 +186,8 @@ class JobStore(Records):
 
     @staticmethod
     def key(name: str, *parts: str) -> str:
-        return "/".join(("jobs", name, *parts))
+        """The key of a job's object; a name no job can have is refused here, naming why."""
+        return "/".join(("jobs", check_name(name, "job", JobError), *parts))
 
     @classmethod
     def output_key(cls, name: str, file: str = "") -> str:

@@ -79,3 +79,25 @@ def test_nothing_missing_passes_silently(capsys, store, tmp_path):
             err = capsys.readouterr().err
             assert code == 1 and why in err and err.count("\n") == 1, (root, area, err)
     assert not (tmp_path / "never-made").exists()
+
+
+def test_bad_values_and_broken_pipes_end_in_one_line(capsys, store, trained, tmp_path):
+    """Item 15: an option's bad value, a name no job can have, a reader that stops reading."""
+    code, _, err = run(capsys, store, "endpoints", "deploy", "x", "1", "--canary-size", "1.5")
+    assert code == 2 and err == "skiff: error: canary_size: Input should be less than 1\n"
+    code, _, err = run(capsys, store, "jobs", "describe", "a" * 300)
+    assert code == 1 and err.count("\n") == 1 and "job name 'aaa" in err
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    piped = subprocess.run(
+        f"{sys.executable} -m flows.cli --store {store.root} jobs describe cli-job | head -c 10",
+        shell=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert piped.stdout == '{\n  "spec":'[:10] and piped.stderr == ""

@@ -291,3 +291,20 @@ def test_an_archive_over_the_limit_fails_the_run_in_one_line(
     assert code == 1
     err = capsys.readouterr().err
     assert "bank-additional-full.csv is 5,834,924 bytes uncompressed, over the 2,000,000" in err
+
+
+def test_an_expected_failure_ends_in_one_error_line(prefect_server, source, tmp_path):
+    """Hardening 2, item 15: no Prefect traceback on the console for a failed job (it is in
+    the run's log); the command ends with one ``error:`` line, exit 1; --debug shows all."""
+    failing = f"--source {source} --store {tmp_path / 's'} --algorithm tests.byo_algorithms:Failing"
+    quiet = pipeline_process(prefect_server, tmp_path, failing)
+    assert quiet.returncode == 1 and "Traceback" not in quiet.stderr, quiet.stderr
+    lines = quiet.stderr.splitlines()
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1 and "boom: the data is cursed" in errors[0], quiet.stderr
+    assert not [line for line in lines if "| ERROR" in line], quiet.stderr  # in the run's log
+    loud = pipeline_process(prefect_server, tmp_path, f"{failing} --debug")
+    assert loud.returncode == 1 and "Traceback" in loud.stderr
+    refused = pipeline_process(prefect_server, tmp_path, "--canary-size 1.5")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "canary_size: Input should be less than 1" in refused.stderr
