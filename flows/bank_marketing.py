@@ -24,7 +24,7 @@ from core.errors import PipelineError, SkiffError, describe_invalid
 from core.plugins import is_dotted
 from core.records.registry import Approval, ModelVersion
 from core.store import Store
-from flows import bank, datasets, report, steps
+from flows import bank, datasets, report, steps, temporary_server
 from flows.caching import T, cached, code_version, result_storage
 from flows.config import PipelineConfig, flow_docstring, flow_signature
 from flows.flags import Parser, add_config_arguments, config_from_arguments
@@ -281,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(describe_invalid(exc))
     if not args.debug:
         one_line_failures()
+    temporary_server.start_if_needed()
     try:
         # Only what was given: the flow applies the defaults, and an option left out is not
         # "asked for" (a running endpoint's server is not refused for options nobody gave).
