@@ -28,7 +28,7 @@ from flows import bank, datasets, report, steps, temporary_server
 from flows.caching import T, cached, code_version, result_storage
 from flows.config import PipelineConfig, flow_docstring, flow_signature
 from flows.flags import Parser, add_config_arguments, config_from_arguments
-from flows.summary import human_summary
+from flows.summary import human_summary, one_line_failures
 from flows.training import TrainingRequest, job_name
 from serving.control import deploys
 
@@ -254,22 +254,6 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         help="show failures' tracebacks here, not only in the run's log",
     )
     return parser
-
-
-class _NoRunFailures(logging.Filter):
-    """Keeps Prefect's reports of a failed task or flow run (each with its traceback) off the
-    console: they go to the run's log, in the Prefect UI, and the command ends with one line
-    saying what failed."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        ours = record.name.startswith(("prefect.task_runs", "prefect.flow_runs"))
-        return not (ours and record.levelno >= logging.ERROR)
-
-
-def one_line_failures() -> None:
-    """Expected failures end in one ``error:`` line on the console (``--debug``: everything)."""
-    for handler in logging.getLogger().handlers:  # Prefect's console handler is the root's
-        handler.addFilter(_NoRunFailures())
 
 
 def main(argv: list[str] | None = None) -> int:

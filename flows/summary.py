@@ -1,9 +1,10 @@
-"""What a pipeline run prints when it ends: where everything is, its metrics, and how to use
-and stop the endpoint it left running."""
+"""What a pipeline run shows on the console: one line for an expected failure, and, when it
+ends, where everything is, its metrics, and how to use and stop the endpoint it left."""
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from flows import bank
@@ -44,3 +45,19 @@ def human_summary(summary: dict[str, Any]) -> str:
     if summary.get("evaluation_url"):
         lines.append(f"evaluation:     {summary['evaluation_url']}")
     return "\n".join(lines)
+
+
+class _NoRunFailures(logging.Filter):
+    """Keeps Prefect's reports of a failed task or flow run (each with its traceback) off the
+    console: they go to the run's log, in the Prefect UI, and the command ends with one line
+    saying what failed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ours = record.name.startswith(("prefect.task_runs", "prefect.flow_runs"))
+        return not (ours and record.levelno >= logging.ERROR)
+
+
+def one_line_failures() -> None:
+    """Expected failures end in one ``error:`` line on the console (``--debug``: everything)."""
+    for handler in logging.getLogger().handlers:  # Prefect's console handler is the root's
+        handler.addFilter(_NoRunFailures())

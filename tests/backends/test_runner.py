@@ -38,26 +38,34 @@ def runner(jobs: JobStore, name: str) -> subprocess.Popen:
     return proc
 
 
+def waiting(store, channels, release, **changes):
+    """A job that trains until ``release`` exists, recorded, with its runner started alone."""
+    jobs = JobStore(store)
+    job = make_job(
+        store,
+        channels,
+        algorithm="tests.byo_algorithms:Waits",
+        hyperparameters={"release": str(release)},
+        **changes,
+    )
+    jobs.create(job)
+    return jobs, job, runner(jobs, job.name)
+
+
+def training(jobs: JobStore, name: str):
+    return lambda: jobs.status(name).secondary_status == Secondary.TRAINING
+
+
 def ended(jobs: JobStore, name: str):
     return lambda: (s := jobs.status(name)).status.terminal and s
 
 
 @pytest.mark.parametrize("why", ["max runtime", "stop request"])
 def test_without_its_launcher_the_runner_stops_the_job_itself(store, tiny_channels, tmp_path, why):
-    jobs = JobStore(store)
-    job = make_job(
-        store,
-        tiny_channels,
-        algorithm="tests.byo_algorithms:Waits",
-        hyperparameters={"release": str(tmp_path / "never")},
-        max_runtime_seconds=5 if why == "max runtime" else 300,
-    )
-    jobs.create(job)
-    proc = runner(jobs, job.name)
+    limit = 5 if why == "max runtime" else 300
+    jobs, job, proc = waiting(store, tiny_channels, tmp_path / "never", max_runtime_seconds=limit)
     try:
-        wait_for(
-            lambda: jobs.status(job.name).secondary_status == Secondary.TRAINING, 60, "training"
-        )
+        wait_for(training(jobs, job.name), 60, "training")
         if why == "stop request":
             assert skiff(["--store", store.root, "jobs", "stop", job.name]) == 0
         status = wait_for(ended(jobs, job.name), 60, "the runner to end the job")
@@ -114,16 +122,8 @@ def test_a_killed_launcher_leaves_a_runner_that_finishes_the_job(store, tiny_cha
 
 
 def test_a_job_whose_heartbeat_stopped_is_lost_and_reaped(capsys, store, tiny_channels, tmp_path):
-    jobs = JobStore(store)
-    job = make_job(
-        store,
-        tiny_channels,
-        algorithm="tests.byo_algorithms:Waits",
-        hyperparameters={"release": str(tmp_path / "never")},
-    )
-    jobs.create(job)
-    proc = runner(jobs, job.name)
-    wait_for(lambda: jobs.status(job.name).secondary_status == Secondary.TRAINING, 60, "training")
+    jobs, job, proc = waiting(store, tiny_channels, tmp_path / "never")
+    wait_for(training(jobs, job.name), 60, "training")
     wait_for(lambda: jobs.heartbeat(job.name).by.startswith("runner pid"), 30, "its heartbeat")
     proc.send_signal(signal.SIGKILL)  # its machine gone: nothing records anything any more
     proc.wait(timeout=10)
@@ -146,15 +146,8 @@ def test_a_job_whose_heartbeat_stopped_is_lost_and_reaped(capsys, store, tiny_ch
 
 
 def test_a_follower_sees_each_round_while_the_job_trains(capsys, store, tiny_channels, tmp_path):
-    jobs, release = JobStore(store), tmp_path / "release"
-    job = make_job(
-        store,
-        tiny_channels,
-        algorithm="tests.byo_algorithms:Waits",
-        hyperparameters={"release": str(release)},
-    )
-    jobs.create(job)
-    proc = runner(jobs, job.name)
+    release = tmp_path / "release"
+    jobs, job, proc = waiting(store, tiny_channels, release)
     try:
         feed, seen = JobFeed(jobs, job.name), []
 
