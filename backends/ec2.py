@@ -229,7 +229,7 @@ class Ec2Backend(TrainingBackend):
             if jobs.status(job.name).status.terminal:
                 return None
             if time.monotonic() - beat_at >= HEARTBEAT_SECONDS:  # until the driver's runner's
-                jobs.beat(job.name, "its launcher")
+                jobs.stand_in(job.name)
                 beat_at = time.monotonic()
             if time.monotonic() - started > job.max_runtime_seconds:
                 return (

@@ -105,7 +105,7 @@ class LocalBackend(TrainingBackend):
             if elapsed >= next_check:  # store reads and writes: not every poll
                 next_check = elapsed + 1.0
                 if elapsed - beat_at >= HEARTBEAT_SECONDS:
-                    jobs.beat(job.name, "its launcher")
+                    jobs.stand_in(job.name)
                     beat_at = elapsed
                 if not asked_at and jobs.stop_requested(job.name):
                     asked_at = elapsed

@@ -156,6 +156,7 @@ class JobStatus(BaseModel):
 
 
 HEARTBEAT_SECONDS = 5.0  # how often a job's runner says it is alive
+LAUNCHER = "its launcher"  # who beats for a job whose runner has not started yet
 LOST_AFTER_SECONDS = 30.0  # a job not terminal and silent this long is lost
 
 
@@ -208,7 +209,7 @@ class JobStore(Records):
             raise JobError(f"a training job named {job.name!r} already exists") from None
         status = JobStatus(name=job.name).moved(Status.PENDING, Secondary.STARTING, "created")
         self.write_status(status)
-        self.beat(job.name, "its launcher")  # until its runner takes over
+        self.beat(job.name, LAUNCHER)  # until its runner takes over
         return status
 
     def spec(self, name: str) -> TrainingJob:
@@ -250,6 +251,14 @@ class JobStore(Records):
         """Say that the job is alive: its runner does every few seconds, wherever it runs."""
         beat = Heartbeat(at=now(), by=by, host=socket.gethostname(), pid=os.getpid())
         self.publish(self.key(name, "heartbeat.json"), beat)
+
+    def stand_in(self, name: str) -> None:
+        """Beat for a job as its launcher while its runner has not beaten yet (a job still
+        starting, instances still booting, is not lost); once the runner beats, the heartbeat
+        is the runner's alone, so it says who is alive."""
+        beat = self.heartbeat(name)
+        if beat is None or beat.by == LAUNCHER:
+            self.beat(name, LAUNCHER)
 
     def heartbeat(self, name: str) -> Heartbeat | None:
         return self.find(self.key(name, "heartbeat.json"), Heartbeat)
