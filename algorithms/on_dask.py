@@ -12,14 +12,13 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import dask.dataframe as dd  # here, not in read_channel: it loads while the workers start
 import pandas as pd
 from distributed import Client, Lock, futures_of, wait
 
-from algorithms.base import TrainedModel, TrainingContext, TrainingData
+from algorithms.base import TrainedModel, TrainingContext
 from core.errors import JobError, SchemaError, WorkerLost
 from core.records.jobs import Secondary, Status
 
@@ -164,12 +163,6 @@ def read_channel(url: str, name: str, runner: JobRunner, workers: int, threads: 
     return dd.from_pandas(whole, npartitions=workers, sort=False)
 
 
-def _seconds_left(runner: JobRunner) -> float:
-    created = datetime.fromisoformat(runner.status.transitions[0].at)
-    elapsed = (datetime.now(created.tzinfo) - created).total_seconds()
-    return runner.spec.max_runtime_seconds - elapsed - MARGIN
-
-
 def train_on_cluster(
     runner: JobRunner, algorithm: Any, hyperparameters: dict[str, Any], context: TrainingContext
 ) -> TrainedModel:
@@ -182,7 +175,7 @@ def train_on_cluster(
         if ":" in spec.algorithm:
             check_imports(client, spec.algorithm.partition(":")[0])
         lock = Lock(LOCK_NAME)
-        budget = max(_seconds_left(runner), 0.0)
+        budget = max(runner.deadline - time.time() - MARGIN, 0.0)
         started = time.monotonic()
         if not lock.acquire(timeout=budget):
             raise JobError(
@@ -202,12 +195,7 @@ def train_on_cluster(
             split = {name: rows_per_worker(client, f) for name, f in frames.items()}
             client.run(release_arrow_memory)
             runner.log(f"rows per worker: {split}")
-            data = TrainingData(
-                train=frames["train"],
-                validation=frames.get("validation"),
-                label=spec.label,
-                features=spec.features,
-            )
+            data = runner.training_data(frames)
             runner.move(Status.IN_PROGRESS, Secondary.TRAINING, f"{spec.algorithm} on Dask")
             timeout = resources.collective_timeout
             with fail_on_worker_loss(client, silence=timeout):

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from core.errors import SkiffError
 from core.provenance import provenance
 from core.records.channel import RoundsWriter
 from core.records.jobs import JobStatus, JobStore, Secondary, Status, TrainingJob, split_spec_url
-from core.records.manifest import MANIFEST_FILE, ModelManifest
+from core.records.manifest import ModelManifest
 from core.store import Store
 
 STOP_SIGNAL = signal.SIGUSR2  # the watch to the main thread: the job is over (on_dask: USR1)
@@ -61,6 +62,10 @@ class JobRunner:
         if scheduler:
             self.use_scheduler(scheduler)
         self.status: JobStatus = self.jobs.status(name)
+        # When the job must be over: its max runtime counts from its creation. The watch
+        # stops it then, and a wait for the cluster's lock gives up before.
+        created = datetime.fromisoformat(self.status.started_at or now())
+        self.deadline = created.timestamp() + self.spec.max_runtime_seconds
         self.log = JobLog(self.jobs, name)
         self.rounds = RoundsWriter(store.root, name)
         self._lock = threading.RLock()  # the watch may end the job while it moves along
@@ -78,8 +83,7 @@ class JobRunner:
         self.log.save()
 
     def run(self) -> JobStatus:
-        created = self.status.transitions[0].at if self.status.transitions else now()
-        watch = Watch(self.jobs, self.spec, created, self.log, self._stop)
+        watch = Watch(self.jobs, self.spec, self.deadline, self.log, self._stop)
         if threading.current_thread() is threading.main_thread():
             signal.signal(STOP_SIGNAL, _raise_stopped)
         watch.start()
@@ -166,7 +170,7 @@ class JobRunner:
             provenance=provenance(),
         )
         # The manifest is written last, so readers trust what it names.
-        self.jobs.publish(self.jobs.output_key(spec.name, MANIFEST_FILE), manifest)
+        self.jobs.publish(self.jobs.manifest_key(spec.name), manifest)
         self.move(
             Status.COMPLETED,
             Secondary.COMPLETED,
@@ -176,18 +180,22 @@ class JobRunner:
             info={"provenance": manifest.provenance, **model.info},
         )
 
+    def training_data(self, frames: dict[str, Any]) -> TrainingData:
+        """The job's channels, read (pandas or Dask frames), as an algorithm takes them."""
+        return TrainingData(
+            train=frames["train"],
+            validation=frames.get("validation"),
+            label=self.spec.label,
+            features=self.spec.features,
+        )
+
     def _train_here(
         self, algorithm: Any, hyperparameters: dict[str, Any], context: TrainingContext
     ) -> TrainedModel:
         spec = self.spec
         self.move(Status.IN_PROGRESS, Secondary.DOWNLOADING, ", ".join(spec.channels))
         frames = {name: read_channel(url, self.store) for name, url in spec.channels.items()}
-        data = TrainingData(
-            train=frames["train"],
-            validation=frames.get("validation"),
-            label=spec.label,
-            features=spec.features,
-        )
+        data = self.training_data(frames)
         self.log(f"read {', '.join(f'{k}: {len(v)} rows' for k, v in frames.items())}")
         self.move(Status.IN_PROGRESS, Secondary.TRAINING, spec.algorithm)
         return algorithm.train(data, hyperparameters, context)

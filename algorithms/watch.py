@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
 
 from core.clock import now
 from core.records.jobs import HEARTBEAT_SECONDS, JobStore, Secondary, TrainingJob
@@ -59,20 +58,21 @@ Ending = Callable[[Secondary, str], None]
 
 class Watch(threading.Thread):
     """Beats the job's heartbeat, and ends the job (``end(secondary, why)``, which does not
-    return) at its max runtime, counted from its creation, or when a stop is requested."""
+    return) at its ``deadline`` (a Unix time: its max runtime after its creation), or when a
+    stop is requested."""
 
     def __init__(
         self,
         jobs: JobStore,
         spec: TrainingJob,
-        created_at: str,
+        deadline: float,
         log: JobLog,
         end: Ending,
         every: float = 1.0,
     ):
         super().__init__(daemon=True, name="skiff-job-watch")
         self.jobs, self.spec, self.log, self.end, self.every = jobs, spec, log, end, every
-        self.deadline = datetime.fromisoformat(created_at).timestamp() + spec.max_runtime_seconds
+        self.deadline = deadline
         self.who = f"runner pid {os.getpid()} on {socket.gethostname()}"
         self.done = threading.Event()
 

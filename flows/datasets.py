@@ -134,7 +134,13 @@ def corruption(store: Store, dataset: Dataset) -> str | None:
         return f"dataset {dataset.dataset_id} has no manifest in {store.root}"
     if published != dataset:
         return f"dataset {dataset.dataset_id}'s manifest is not the one this run made"
-    for name, split in published.splits.items():
+    return damaged_split(store, published)
+
+
+def damaged_split(store: Store, dataset: Dataset) -> str | None:
+    """Which of a published ``dataset``'s splits is missing or does not match its checksum,
+    or None."""
+    for name, split in dataset.splits.items():
         try:
             data = store.read_bytes(_key(dataset.dataset_id, f"{name}.parquet"))
         except NotFoundError as exc:
@@ -188,12 +194,12 @@ def publish(
         feature_schema=schema.model_dump(),
         splits=infos,
     )
-    key = _key(dataset, "manifest.json")
+    key, records = _key(dataset, "manifest.json"), Records(store)
     if replace:  # a corrupt dataset, rebuilt: what was there is not to be trusted
-        store.write_json(key, manifest.model_dump())
+        records.publish(key, manifest)
         return manifest
     try:
-        store.create_json_exclusive(key, manifest.model_dump())
+        records.claim(key, manifest)
     except AlreadyExistsError:  # a concurrent run published the same dataset first
         return find_dataset(store, dataset)  # type: ignore[return-value]
     return manifest

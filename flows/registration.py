@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from core.errors import PipelineError
 from core.records.jobs import JobStore, Status
-from core.records.manifest import MANIFEST_FILE, ModelManifest
 from core.records.registry import Approval, ModelRegistry, ModelVersion
 from core.store import Store
 
@@ -31,7 +30,7 @@ def register(store: Store, group: str, job: str, threshold: float | None) -> Mod
             + (f": {status.failure_reason}" if status.failure_reason else "")
             + "; there is no model to register"
         )
-    key = jobs.output_key(job, MANIFEST_FILE)
-    manifest = jobs.read(key, ModelManifest)
+    manifest = jobs.manifest(job)
     approval = initial_approval(manifest.metrics, threshold)
-    return ModelRegistry(store).register(group, manifest, store.url(key), approval)
+    manifest_url = store.url(jobs.manifest_key(job))
+    return ModelRegistry(store).register(group, manifest, manifest_url, approval)

@@ -17,7 +17,6 @@ from prefect.artifacts import (
 )
 
 from core.records.jobs import JobStore
-from core.records.manifest import MANIFEST_FILE, ModelManifest
 from core.records.registry import ModelRegistry, ModelVersion
 from core.store import Store
 from flows.datasets import Dataset
@@ -198,8 +197,7 @@ def publish(
     """Create the run's artifacts: report, metrics table, and links to model and endpoint."""
     registry = ModelRegistry(store)
     previous = previous_version(registry, version)
-    jobs = JobStore(store)
-    manifest = jobs.read(jobs.output_key(version.job_name, MANIFEST_FILE), ModelManifest)
+    manifest = JobStore(store).manifest(version.job_name)
     key = artifact_key(version.group)
     history = manifest.history
     create_markdown_artifact(

@@ -93,7 +93,7 @@ def upload(
     except StoreError as exc:
         published, problem = None, str(exc)
     else:
-        problem = datasets.corruption(s, published) if published else None
+        problem = datasets.damaged_split(s, published) if published else None
     if published is not None and problem is None:  # never rewrite a sound dataset: reuse it
         return published
     if problem is not None:

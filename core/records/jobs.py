@@ -26,6 +26,7 @@ from core.clock import now
 from core.errors import AlreadyExistsError, JobError, NotFoundError, SkiffError
 from core.names import JobName, check_name
 from core.records.base import Records
+from core.records.manifest import MANIFEST_FILE, ModelManifest
 
 
 class Status(StrEnum):
@@ -193,6 +194,19 @@ class JobStore(Records):
     @classmethod
     def output_key(cls, name: str, file: str = "") -> str:
         return cls.key(name, "output", file) if file else cls.key(name, "output")
+
+    @classmethod
+    def manifest_key(cls, name: str) -> str:
+        """The key of the job's model manifest (written last, once its model is uploaded)."""
+        return cls.output_key(name, MANIFEST_FILE)
+
+    def manifest(self, name: str) -> ModelManifest:
+        """The manifest of the model the job made.
+
+        Raises:
+            NotFoundError: the job made none (yet).
+        """
+        return self.read(self.manifest_key(name), ModelManifest)
 
     def spec_url(self, name: str) -> str:
         return self.store.url(self.key(name, "job.json"))
