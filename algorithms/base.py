@@ -25,12 +25,14 @@ def _ignore(round: int, metrics: dict[str, float]) -> None:
 @dataclass
 class TrainingData:
     """The channels of a job, read into memory (pandas), or onto a Dask cluster (dask
-    DataFrames, for ``train_distributed``), with the label and feature columns named."""
+    DataFrames, for ``train_distributed``), with the label and feature columns named.
+    ``test``, when given, is evaluated each round too (never used to choose the model)."""
 
     train: pd.DataFrame | Any
     validation: pd.DataFrame | Any | None
     label: str
     features: list[str]
+    test: pd.DataFrame | Any | None = None
 
 
 @dataclass
@@ -76,6 +78,10 @@ class Algorithm(Protocol):
     ) -> TrainedModel:
         """Train on ``data``, write the model into ``context.output_dir`` and describe it."""
         ...
+
+
+# Optional too: ``hyperparameter_notes(given) -> list[str]``, lines for the job's log about
+# names that were accepted but are not used (the built-in XGBoost's deprecated ones).
 
 
 @runtime_checkable

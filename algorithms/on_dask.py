@@ -19,6 +19,7 @@ import pandas as pd
 from distributed import Client, Lock, futures_of, wait
 
 from algorithms.base import TrainedModel, TrainingContext
+from algorithms.channels import read_job_channels
 from core.errors import JobError, SchemaError, WorkerLost
 from core.records.jobs import Secondary, Status
 
@@ -163,6 +164,21 @@ def read_channel(url: str, name: str, runner: JobRunner, workers: int, threads: 
     return dd.from_pandas(whole, npartitions=workers, sort=False)
 
 
+def read_frames(runner: JobRunner, client: Client, workers: int, threads: int) -> dict[str, Any]:
+    """The job's channels on the workers. SageMaker's formats are read here (CSV, libsvm:
+    nothing to split by row group) and spread over the workers."""
+    spec = runner.spec
+    if spec.content_types:
+        return {
+            name: client.persist(dd.from_pandas(frame, npartitions=workers, sort=False))
+            for name, frame in read_job_channels(spec, runner.store).items()
+        }
+    return {
+        name: client.persist(read_channel(url, name, runner, workers, threads))
+        for name, url in spec.channels.items()
+    }
+
+
 def train_on_cluster(
     runner: JobRunner, algorithm: Any, hyperparameters: dict[str, Any], context: TrainingContext
 ) -> TrainedModel:
@@ -188,10 +204,7 @@ def train_on_cluster(
             where = f"{info['workers']} workers at {address} (lock after {waited:.1f} s)"
             runner.move(Status.IN_PROGRESS, Secondary.DOWNLOADING, where)
             threads = sum(info["threads"].values())
-            frames = {
-                name: client.persist(read_channel(url, name, runner, info["workers"], threads))
-                for name, url in spec.channels.items()
-            }
+            frames = read_frames(runner, client, info["workers"], threads)
             split = {name: rows_per_worker(client, f) for name, f in frames.items()}
             client.run(release_arrow_memory)
             runner.log(f"rows per worker: {split}")

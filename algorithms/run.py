@@ -24,8 +24,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
+from algorithms import channels
+from algorithms.archive import write_model_archive
 from algorithms.base import TrainedModel, TrainingContext, TrainingData
 from algorithms.catalog import resolve_algorithm
 from algorithms.watch import JobLog, Watch
@@ -47,10 +47,6 @@ class JobStopped(BaseException):
 
 def _raise_stopped(signum: int, frame: object) -> None:
     raise JobStopped
-
-
-def read_channel(url: str, store: Store) -> pd.DataFrame:
-    return pd.read_parquet(url, storage_options=None if store.is_local else store.storage_options)
 
 
 class JobRunner:
@@ -106,6 +102,8 @@ class JobRunner:
             if self.status.status.terminal:
                 return
             self.rounds.flush()
+            if secondary == Secondary.STOPPED:  # asked: say so at once, as SageMaker does
+                self.move(Status.STOPPING, Secondary.STOPPING, why)
             self.move(Status.STOPPED, secondary, why, failure_reason=why)
         signal.pthread_kill(threading.main_thread().ident, STOP_SIGNAL)  # type: ignore[arg-type]
         time.sleep(STOP_GRACE)
@@ -124,9 +122,15 @@ class JobRunner:
 
     def _run(self) -> None:
         spec = self.spec
+        if self.status.transitions and self.status.transitions[0].message != "created":
+            self.log(f"created {self.status.transitions[0].message}")  # where it was placed
         self.move(Status.IN_PROGRESS, Secondary.STARTING, f"pid {os.getpid()}")
         algorithm = resolve_algorithm(spec.algorithm)
         hyperparameters = algorithm.validate_hyperparameters(spec.hyperparameters)
+        for line in getattr(algorithm, "hyperparameter_notes", lambda given: [])(
+            spec.hyperparameters
+        ):
+            self.log(line)
         with tempfile.TemporaryDirectory(prefix=f"skiff-{spec.name}-") as tmp:
             context = TrainingContext(
                 output_dir=Path(tmp),
@@ -152,13 +156,16 @@ class JobRunner:
             model_url = self.store.upload_file(
                 model_path, self.jobs.output_key(spec.name, model.model_file)
             )
+            if spec.artifact_url:  # SageMaker's layout too, for SageMaker code to read
+                write_model_archive(model_path, spec.artifact_url, self.store.storage_options)
+                self.log(f"model archive: {spec.artifact_url}")
         manifest = ModelManifest(
             model_file=model.model_file,
             model_url=model_url,
             sha256=digest,
             predictor=model.predictor,
-            label=spec.label,
-            features=spec.features,
+            label=self.spec.label,  # the data's own, for a job that took them from it
+            features=self.spec.features,
             feature_schema=spec.feature_schema,
             metrics=model.metrics,
             history=model.history,
@@ -181,12 +188,21 @@ class JobRunner:
         )
 
     def training_data(self, frames: dict[str, Any]) -> TrainingData:
-        """The job's channels, read (pandas or Dask frames), as an algorithm takes them."""
+        """The job's channels, read (pandas or Dask frames), as an algorithm takes them. A job
+        whose data names its own columns (SageMaker's formats) takes them from its train
+        channel: they are recorded in the spec, and in the model's manifest."""
+        if not self.spec.features:
+            train = frames["train"]
+            label = channels.label_of(train)
+            features = [str(c) for c in train.columns if c != label]
+            self.spec = self.spec.model_copy(update={"label": label, "features": features})
+            self.log(f"label {label!r}, {len(features)} features")
         return TrainingData(
             train=frames["train"],
             validation=frames.get("validation"),
             label=self.spec.label,
             features=self.spec.features,
+            test=frames.get("test"),
         )
 
     def _train_here(
@@ -194,7 +210,7 @@ class JobRunner:
     ) -> TrainedModel:
         spec = self.spec
         self.move(Status.IN_PROGRESS, Secondary.DOWNLOADING, ", ".join(spec.channels))
-        frames = {name: read_channel(url, self.store) for name, url in spec.channels.items()}
+        frames = channels.read_job_channels(spec, self.store)
         data = self.training_data(frames)
         self.log(f"read {', '.join(f'{k}: {len(v)} rows' for k, v in frames.items())}")
         self.move(Status.IN_PROGRESS, Secondary.TRAINING, spec.algorithm)

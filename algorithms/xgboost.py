@@ -13,8 +13,12 @@ import xgboost as xgb
 from xgboost.core import _LIB, _check_call, c_bst_ulong, make_jcargs
 
 from algorithms.base import Log, Report, TrainedModel, TrainingContext, TrainingData
-from algorithms.classification_metrics import classification_metrics
-from algorithms.xgboost_params import validate_hyperparameters
+from algorithms.xgboost_params import (
+    eval_metrics,
+    ignored_hyperparameters,
+    stopping_metric,
+    validate_hyperparameters,
+)
 from core.errors import AlgorithmError, SchemaError
 
 MODEL_FILE = "model.ubj"
@@ -22,13 +26,41 @@ MODEL_FILE = "model.ubj"
 
 def booster_params(hp: dict[str, Any], nthread: int) -> dict[str, Any]:
     """XGBoost's parameters, with the settings pinned so results reproduce across backends."""
-    params = {k: v for k, v in hp.items() if k not in ("num_round", "early_stopping_rounds")}
-    return params | {
-        "tree_method": "hist",
-        "eval_metric": ["auc", "error"],
-        "nthread": nthread,
-        "validate_parameters": True,
+    params = {
+        k: v
+        for k, v in hp.items()
+        if k not in ("num_round", "early_stopping_rounds", "eval_metric") and v is not None
     }
+    if params.get("tree_method", "auto") == "auto":
+        params["tree_method"] = "hist"  # XGBoost's auto is hist; pinned, so backends agree
+    if metrics := eval_metrics(hp):
+        params["eval_metric"] = metrics
+    return params | {"nthread": nthread, "validate_parameters": True}
+
+
+def early_stopping(hp: dict[str, Any], save_best: bool) -> xgb.callback.EarlyStopping:
+    """Stop when the first eval metric on 'validation' has not improved for
+    ``early_stopping_rounds`` (XGBoost alone would follow the last one)."""
+    metric, maximize = stopping_metric(hp)
+    return xgb.callback.EarlyStopping(
+        rounds=hp["early_stopping_rounds"],
+        metric_name=metric,
+        data_name="validation",
+        maximize=maximize,
+        save_best=save_best,
+    )
+
+
+def final_metrics(history: dict[str, list[float]], rounds: int, hp: dict[str, Any]) -> dict:
+    """Each channel's eval metrics at the model's last round (``validation_auc``...), and for
+    binary:logistic the error rate at cutoff 0.5 (``validation_error_rate``, as the
+    pipeline's evaluation reports it)."""
+    metrics = {name: values[rounds - 1] for name, values in history.items()}
+    if hp["objective"] == "binary:logistic":
+        for channel in ("train", "validation", "test"):
+            if f"{channel}_error" in history:
+                metrics[f"{channel}_error_rate"] = history[f"{channel}_error"][rounds - 1]
+    return metrics
 
 
 class _LogRounds(xgb.callback.TrainingCallback):
@@ -68,10 +100,14 @@ class ReportRounds(xgb.callback.TrainingCallback):
 
 
 class XGBoostAlgorithm:
-    """Gradient-boosted trees for binary classification, SageMaker's built-in ``xgboost``."""
+    """Gradient-boosted trees (any of XGBoost's objectives): SageMaker's built-in ``xgboost``."""
 
     def validate_hyperparameters(self, hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
-        return validate_hyperparameters(hyperparameters).model_dump(by_alias=True)
+        return validate_hyperparameters(hyperparameters)
+
+    def hyperparameter_notes(self, hyperparameters: Mapping[str, Any]) -> list[str]:
+        """A line for the job's log for each name accepted but not used (``silent``)."""
+        return ignored_hyperparameters(hyperparameters)
 
     def train(
         self, data: TrainingData, hyperparameters: dict[str, Any], context: TrainingContext
@@ -85,6 +121,8 @@ class XGBoostAlgorithm:
         if data.validation is not None:
             dvalid = _matrix(data.validation, data, "validation")
             evals.append((dvalid, "validation"))
+        if data.test is not None:
+            evals.append((_matrix(data.test, data, "test"), "test"))
         callbacks: list[xgb.callback.TrainingCallback] = [
             _LogRounds(log, hp["num_round"]),
             ReportRounds(context.report),
@@ -93,15 +131,7 @@ class XGBoostAlgorithm:
             if dvalid is None:
                 raise AlgorithmError("early_stopping_rounds needs a 'validation' channel")
             # save_best keeps only the rounds up to the best iteration in the returned model.
-            callbacks.append(
-                xgb.callback.EarlyStopping(
-                    rounds=hp["early_stopping_rounds"],
-                    metric_name="auc",
-                    data_name="validation",
-                    maximize=True,
-                    save_best=True,
-                )
-            )
+            callbacks.append(early_stopping(hp, save_best=True))
         history: dict = {}
         booster = xgb.train(
             booster_params(hp, nthread),
@@ -113,16 +143,15 @@ class XGBoostAlgorithm:
             verbose_eval=False,
         )
         booster.save_model(context.output_dir / MODEL_FILE)
-        metrics = _final_metrics(booster, "train", dtrain)
-        if dvalid is not None:
-            metrics |= _final_metrics(booster, "validation", dvalid)
         rounds = booster.num_boosted_rounds()
+        flat = {f"{d}_{m}": v for d, ms in history.items() for m, v in ms.items()}
+        metrics = final_metrics(flat, rounds, hp)
         log(f"trained {rounds} rounds; " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
         return TrainedModel(
             model_file=MODEL_FILE,
             predictor="xgboost",
             metrics=metrics,
-            history={f"{d}_{m}": v for d, ms in history.items() for m, v in ms.items()},
+            history=flat,
             info={"rounds": rounds, "xgboost_version": xgb.__version__},
         )
 
@@ -151,12 +180,6 @@ def _matrix(frame, data: TrainingData, channel: str) -> xgb.DMatrix:
         label=frame[data.label].to_numpy(dtype=np.float32),
         feature_names=data.features,
     )
-
-
-def _final_metrics(booster: xgb.Booster, name: str, matrix: xgb.DMatrix) -> dict[str, float]:
-    scores = booster.predict(matrix)
-    m = classification_metrics(matrix.get_label(), scores)
-    return {f"{name}_auc": m["auc"], f"{name}_error_rate": m["error_rate"]}
 
 
 class XGBoostPredictor:

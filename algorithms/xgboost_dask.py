@@ -11,21 +11,23 @@ import xgboost as xgb
 from xgboost import dask as dxgb
 
 from algorithms.base import TrainedModel, TrainingContext, TrainingData
-from algorithms.xgboost import MODEL_FILE, ReportRounds, booster_params
+from algorithms.xgboost import (
+    MODEL_FILE,
+    ReportRounds,
+    booster_params,
+    early_stopping,
+    final_metrics,
+)
 from core.errors import AlgorithmError
 
 
 def _callbacks(hp: dict[str, Any], context: TrainingContext) -> list[Any]:
-    """Each round to the job's live channel (from the first worker); and early stopping on
-    validation AUC, as the local path does (early_stopping_rounds alone would follow the last
-    eval metric, the error rate)."""
+    """Each round to the job's live channel (from the first worker); and early stopping as
+    the local path does."""
     rounds = [ReportRounds(context.report)]
     if not hp["early_stopping_rounds"]:
         return rounds
-    stopping = xgb.callback.EarlyStopping(
-        rounds=hp["early_stopping_rounds"], metric_name="auc", data_name="validation", maximize=True
-    )
-    return [*rounds, stopping]
+    return [*rounds, early_stopping(hp, save_best=False)]
 
 
 def train_on_dask(
@@ -51,6 +53,12 @@ def train_on_dask(
         evals.append((dvalid, "validation"))
     elif hp["early_stopping_rounds"]:
         raise AlgorithmError("early_stopping_rounds needs a 'validation' channel")
+    if data.test is not None:
+        test = data.test
+        dtest = dxgb.DaskQuantileDMatrix(
+            client, test[data.features], test[data.label], ref=dtrain, max_bin=hp["max_bin"]
+        )
+        evals.append((dtest, "test"))
     params = booster_params(hp, nthread=0)
     params.pop("nthread")  # xgboost.dask gives each worker its own thread count
     output = dxgb.train(
@@ -75,11 +83,7 @@ def train_on_dask(
             f"[{epoch}] "
             + " ".join(f"{k.replace('_', '-', 1)}:{v[epoch]:.5f}" for k, v in flat.items())
         )
-    metrics = {}
-    for name in ("train", "validation"):
-        if f"{name}_auc" in flat:
-            metrics[f"{name}_auc"] = flat[f"{name}_auc"][rounds - 1]
-            metrics[f"{name}_error_rate"] = flat[f"{name}_error"][rounds - 1]
+    metrics = final_metrics(flat, rounds, hp)
     booster.save_model(context.output_dir / MODEL_FILE)
     context.log(
         f"trained {rounds} rounds on Dask; " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())

@@ -14,7 +14,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from algorithms.catalog import resolve_algorithm
 from core.errors import BackendError, describe_invalid
-from core.records.jobs import JobStatus, JobStore, TrainingJob
+from core.records.jobs import JobStatus, JobStore, Secondary, Status, TrainingJob
 from core.store import Store
 
 
@@ -99,6 +99,26 @@ class TrainingBackend(ABC):
         job = self.prepare(job)
         jobs = JobStore(store)
         jobs.create(job)
+        return self.execute(job, jobs)
+
+    def run_recorded(self, name: str, store: Store) -> JobStatus:
+        """Run a job already recorded Pending (by ``skiff api``, which answers its client at
+        once) to a terminal status: prepare it, record what it was given, and execute it. A
+        job that cannot start ends Failed, saying why.
+        """
+        jobs = JobStore(store)
+        try:
+            job = self.prepare(jobs.spec(name))
+            jobs.publish(jobs.key(name, "job.json"), job)  # with the resources it was given
+        except Exception as exc:
+            status = jobs.status(name)
+            if not status.status.terminal:
+                reason = f"cannot start on the {self.name} backend: {exc}"
+                status = status.moved(
+                    Status.FAILED, Secondary.FAILED, reason, failure_reason=reason
+                )
+                jobs.write_status(status)
+            return status
         return self.execute(job, jobs)
 
     def prepare(self, job: TrainingJob) -> TrainingJob:

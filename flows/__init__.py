@@ -6,7 +6,8 @@
   decides what a rerun skips;
 - ``config`` (the pipeline's options, built with the backends' own) and ``flags`` (flags
   from any options model); ``summary`` (what a run prints);
-- ``cli`` and ``commands/``: the ``skiff`` command.
+- ``cli`` and ``commands/``: the ``skiff`` command;
+- ``api/``: ``skiff api``, SageMaker's API over the same operations and records.
 
 Only this package imports Prefect.
 """

@@ -6,6 +6,8 @@
     skiff endpoints deploy NAME VERSION [--strategy CANARY --wait-seconds 60 ...]
     skiff endpoints weights NAME v1=0.9 v2=0.1 | rollback NAME [--to N]
     skiff ec2 list | reap [--job-id ID | --all]     (training instances on EC2)
+    skiff api [--host 127.0.0.1] [--port 8787] [--credentials FILE] [--backend auto]
+              (SageMaker's API, for SageMaker code: flows/api/)
 
 The store is ``--store``, else ``$SKIFF_STORE``, else ``./.skiff``. The pipeline itself runs
 as ``python -m flows.bank_marketing``. Each area's commands live in ``flows/commands/``.
@@ -21,6 +23,7 @@ from pydantic import ValidationError
 
 from core.errors import OptionsConflict, SkiffError, describe_invalid
 from core.store import DEFAULT_STORE, Store
+from flows.commands.api import add_api_command
 from flows.commands.backends import backend_areas
 from flows.commands.endpoints import ENDPOINTS
 from flows.commands.jobs import JOBS
@@ -42,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         area.add_to(areas)
     for area in backend_areas():  # a backend's commands need no store
         area.add_to(areas, needs_store=False)
+    add_api_command(areas)
     return parser
 
 

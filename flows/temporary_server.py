@@ -43,13 +43,14 @@ class _Popen:
         return subprocess.Popen(*args, **kwargs)
 
 
-def start_if_needed() -> None:
-    """Start the temporary server now, tied to this process, unless a server is named."""
+def start_if_needed() -> str:
+    """Start the temporary server now, tied to this process, unless a server is named; the
+    API URL of the server in use (for child processes, which would start their own)."""
     from prefect.server.api import server as prefect_server
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
 
     if PREFECT_API_URL.value():
-        return
+        return PREFECT_API_URL.value()
     folder = runtime_root()
     folder.mkdir(parents=True, exist_ok=True)
     temporary = prefect_server.SubprocessASGIServer()  # the one Prefect itself would use
@@ -59,3 +60,4 @@ def start_if_needed() -> None:
             temporary.start(timeout=PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
         finally:
             prefect_server.subprocess = original
+    return temporary.api_url

@@ -32,6 +32,7 @@ from core.records.manifest import MANIFEST_FILE, ModelManifest
 class Status(StrEnum):
     PENDING = "Pending"
     IN_PROGRESS = "InProgress"
+    STOPPING = "Stopping"  # asked to stop, its runner stopping it
     COMPLETED = "Completed"
     FAILED = "Failed"
     STOPPED = "Stopped"
@@ -46,6 +47,7 @@ class Secondary(StrEnum):
     DOWNLOADING = "Downloading"
     TRAINING = "Training"
     UPLOADING = "Uploading"
+    STOPPING = "Stopping"
     COMPLETED = "Completed"
     FAILED = "Failed"
     STOPPED = "Stopped"
@@ -85,15 +87,25 @@ class JobResources(BaseModel):
 
 
 class TrainingJob(BaseModel):
-    """A job spec: what to train, on which data, where to put the result, on what compute."""
+    """A job spec: what to train, on which data, where to put the result, on what compute.
+
+    Channels are Skiff's own datasets (Parquet, named columns) unless ``content_types`` names
+    their SageMaker format (``algorithms.channels``); then ``features`` may be empty, and the
+    runner takes the label and features from the train channel. ``artifact_url`` is where a
+    SageMaker ``model.tar.gz`` of the model goes too; ``request`` is the SageMaker request a
+    job was created from, as given (what it asked that Skiff records but does not enforce).
+    """
 
     name: JobName
     algorithm: str = "xgboost"
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     channels: dict[str, str]
+    content_types: dict[str, str] = Field(default_factory=dict)
     label: str
     features: list[str]
     output_url: str
+    artifact_url: str | None = None
+    request: dict[str, Any] | None = None
     backend: str = "local"
     resources: JobResources = Field(default_factory=JobResources)
     max_runtime_seconds: float = Field(3600, gt=0)
@@ -211,8 +223,8 @@ class JobStore(Records):
     def spec_url(self, name: str) -> str:
         return self.store.url(self.key(name, "job.json"))
 
-    def create(self, job: TrainingJob) -> JobStatus:
-        """Claim the job's name and record it Pending.
+    def create(self, job: TrainingJob, message: str = "created") -> JobStatus:
+        """Claim the job's name and record it Pending (``message``: where it will run).
 
         Raises:
             JobError: a job of that name exists already.
@@ -221,7 +233,7 @@ class JobStore(Records):
             self.claim(self.key(job.name, "job.json"), job)
         except AlreadyExistsError:
             raise JobError(f"a training job named {job.name!r} already exists") from None
-        status = JobStatus(name=job.name).moved(Status.PENDING, Secondary.STARTING, "created")
+        status = JobStatus(name=job.name).moved(Status.PENDING, Secondary.STARTING, message)
         self.write_status(status)
         self.beat(job.name, LAUNCHER)  # until its runner takes over
         return status

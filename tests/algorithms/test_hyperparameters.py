@@ -42,7 +42,7 @@ def test_unknown_name_lists_valid_names():
 
 def test_out_of_range_names_parameter_and_range():
     with pytest.raises(
-        HyperparameterError, match=r"'max_depth' = 100 is invalid: must be an integer in \[1, 30\]"
+        HyperparameterError, match=r"'max_depth' = 100 is invalid: must be an integer in \[0, 30\]"
     ):
         validate(max_depth=100)
     with pytest.raises(
@@ -66,6 +66,37 @@ def test_alias_and_strings_from_the_command_line():
 def test_objective_is_a_closed_choice():
     with pytest.raises(
         HyperparameterError,
-        match=r"'objective' = 'reg:linear' is invalid: must be one of 'binary:logistic'",
+        match=r"'objective' = 'reg:cubic' is invalid: must be one of 'binary:logistic'",
     ):
-        validate(objective="reg:linear")
+        validate(objective="reg:cubic")
+
+
+def test_sagemakers_names_as_strings():
+    """What SageMaker code sends: every value a string, deprecated names among them."""
+    hp = validate(
+        num_round="50", objective="multi:softprob", num_class="3", eval_metric="mlogloss,merror",
+        rate_drop="0.1", silent="0", nthread="4", tree_method="auto", max_depth="0",
+    )  # fmt: skip
+    assert hp["num_round"] == 50 and hp["num_class"] == 3 and hp["max_depth"] == 0
+    assert hp["eval_metric"] == ["mlogloss", "merror"] and hp["rate_drop"] == 0.1
+    assert "silent" not in hp and "nthread" not in hp  # ignored, with a line in the log
+    assert validate(objective="reg:linear")["objective"] == "reg:squarederror"  # renamed
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        ({"objective": "multi:softmax"}, r"objective 'multi:softmax' needs num_class"),
+        ({"num_class": "3"}, r"num_class is only for the multi:softmax"),
+        (
+            {"eval_metric": "auc,acc"},
+            r"'eval_metric' = 'auc,acc' is invalid: unknown metric\(s\) acc",
+        ),
+        ({"rate_drop": "1.5"}, r"'rate_drop' = '1.5' is invalid: must be a number in \[0, 1\]"),
+        ({"booster": "forest"}, r"'booster' = 'forest' is invalid: must be one of 'gbtree'"),
+        ({"csv_weights": "1"}, r"unsupported hyperparameter\(s\): 'csv_weights'"),
+    ],
+)
+def test_sagemakers_names_are_checked(values, match):
+    with pytest.raises(HyperparameterError, match=match):
+        validate(**values)

@@ -1,0 +1,61 @@
+"""A training job created through ``skiff api``, run as a Prefect flow run of its own (named
+and tagged after the job, visible in the UI): ``python -m flows.api.job_flow STORE NAME
+--backend B --options JSON``.
+
+``skiff api`` records the job and starts this process in a session of its own, so the job
+outlives the server (Ctrl-C on it); the job itself belongs to its runner, as every job does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from prefect import flow, tags
+
+from backends import get_backend
+from core.errors import SkiffError, TrainingFailed
+from core.records.jobs import JobStore, Secondary, Status
+from core.store import Store
+
+TAG = "sagemaker-api"
+
+
+@flow(name="sagemaker-training-job", log_prints=True)
+def training_job(store: str, name: str, backend: str, options: dict[str, Any]) -> str:
+    """Run the recorded job ``name`` on ``backend`` to its end."""
+    try:
+        chosen = get_backend(backend, **options)
+    except SkiffError as exc:  # say why in the job's record, or it would only go silent
+        jobs = JobStore(Store(store))
+        reason = f"cannot use the {backend} backend: {exc}"
+        status = jobs.status(name).moved(
+            Status.FAILED, Secondary.FAILED, reason, failure_reason=reason
+        )
+        jobs.write_status(status)
+        raise
+    with chosen:
+        status = chosen.run_recorded(name, Store(store))
+    if status.status != Status.COMPLETED:
+        raise TrainingFailed(f"training job {name} ended {status.status}: {status.failure_reason}")
+    return str(status.status)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m flows.api.job_flow", description=__doc__)
+    parser.add_argument("store")
+    parser.add_argument("name")
+    parser.add_argument("--backend", default="local")
+    parser.add_argument("--options", default="{}", type=json.loads)
+    args = parser.parse_args(argv)
+    with tags(args.name, TAG):
+        state = training_job.with_options(flow_run_name=args.name)(
+            args.store, args.name, args.backend, args.options, return_state=True
+        )
+    return 0 if state.is_completed() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""AddTags, ListTags, DeleteTags: a resource's tags, kept in the store beside nothing else
+(``tags/<kind>/<name>.json``), written whole."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.records.jobs import JobStore
+from flows.api.context import ApiContext
+from flows.api.errors import invalid, limit_exceeded, not_found
+
+MAX_TAGS = 50  # SageMaker's limit per resource
+
+
+def _key(kind: str, name: str) -> str:
+    return f"tags/{kind}/{name}.json"
+
+
+def _exists(ctx: ApiContext, kind: str, name: str) -> bool:
+    if kind == "training-job":
+        return ctx.store.exists(JobStore.key(name, "job.json"))
+    return False
+
+
+def read(ctx: ApiContext, kind: str, name: str) -> list[dict[str, str]]:
+    key = _key(kind, name)
+    return ctx.store.read_json(key)["Tags"] if ctx.store.exists(key) else []
+
+
+def save(ctx: ApiContext, kind: str, name: str, added: list[dict[str, str]]) -> list:
+    """Merge ``added`` into the resource's tags (a key given again takes its new value)."""
+    merged = {t["Key"]: t.get("Value", "") for t in read(ctx, kind, name)}
+    merged |= {t["Key"]: t.get("Value", "") for t in added}
+    if len(merged) > MAX_TAGS:
+        raise limit_exceeded(
+            f"a resource has at most {MAX_TAGS} tags; this would have {len(merged)}"
+        )
+    tags = [{"Key": k, "Value": v} for k, v in merged.items()]
+    if added:
+        ctx.store.write_json(_key(kind, name), {"Tags": tags})
+    return tags
+
+
+def _resource(ctx: ApiContext, arn: str) -> tuple[str, str]:
+    kind, name = ctx.parse_arn(arn)
+    if not _exists(ctx, kind, name):
+        raise not_found()
+    return kind, name
+
+
+def add_tags(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
+    kind, name = _resource(ctx, p["ResourceArn"])
+    save(ctx, kind, name, p["Tags"])
+    return {"Tags": p["Tags"]}
+
+
+def list_tags(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
+    kind, name = _resource(ctx, p["ResourceArn"])
+    tags = read(ctx, kind, name)
+    token = p.get("NextToken", "0")
+    if not token.isdigit():
+        raise invalid(f"NextToken {token!r} is not one this server gave")
+    start = int(token)
+    size = p.get("MaxResults", 50)
+    answer: dict[str, Any] = {"Tags": tags[start : start + size]}
+    if start + size < len(tags):
+        answer["NextToken"] = str(start + size)
+    return answer
+
+
+def delete_tags(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
+    kind, name = _resource(ctx, p["ResourceArn"])
+    kept = [t for t in read(ctx, kind, name) if t["Key"] not in set(p["TagKeys"])]
+    ctx.store.write_json(_key(kind, name), {"Tags": kept})
+    return {}
+
+
+OPERATIONS = {"AddTags": add_tags, "ListTags": list_tags, "DeleteTags": delete_tags}

@@ -1,0 +1,16 @@
+"""The README's account of the API is the code's: every field CreateTrainingJob honours or
+accepts is listed, and every operation the server has."""
+
+from __future__ import annotations
+
+from flows.api import training
+from flows.api.server import OPERATIONS
+from tests.helpers import ROOT
+
+
+def test_the_readme_lists_every_field_and_operation():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Use it from SageMaker code") :]
+    missing = [f for f in training.HONOURED | training.ACCEPTED if f"`{f}`" not in section]
+    assert not missing, f"fields missing from the README: {sorted(missing)}"
+    assert all(op in section for op in OPERATIONS)
