@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         "--archive", type=Path, default=ROOT.parent / "shared/data/bank-additional.zip"
     )
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--port", type=int, default=18787)
+    parser.add_argument("--port", type=int, default=0, help="the server's port (0: a free one)")
     args = parser.parse_args(argv)
 
     import boto3
@@ -170,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     store = Store(str(folder / "store"))
     store.ensure_layout()
     dataset = pipeline_dataset(store, args.archive)
+    if not args.port:
+        with socket.socket() as free:
+            free.bind(("127.0.0.1", 0))
+            args.port = free.getsockname()[1]
     print(f"data: {len(frames['train'])} training rows (notebook CSV), "
           f"{dataset.splits['train'].rows} (pipeline dataset)")  # fmt: skip
     server = start_api(store.root, args.port, folder / "api.log")
