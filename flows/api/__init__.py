@@ -8,6 +8,9 @@ same records the ``skiff`` command and the pipeline use, and owns no storage of 
 - ``auth``: SigV4 signatures checked with botocore's own signer
 - ``errors``: SageMaker's error codes and wording
 - ``shapes``: requests checked against botocore's service model; what Skiff honours
-- ``training``: the training-job operations; ``launch``: each job's Prefect flow run
+- ``training``: CreateTrainingJob, StopTrainingJob (and the fields Skiff honours);
+  ``training_reads``: DescribeTrainingJob, ListTrainingJobs
+- ``launch``: where a job runs, and its process; ``job_flow``: that process, a Prefect flow run
+- ``context``: the store, ARNs, placement every operation shares
 - ``tags``: AddTags, ListTags, DeleteTags
 """

@@ -277,14 +277,14 @@ def test_stopping_a_job_and_listing_jobs_page_by_page(api, tmp_path):
 def test_jobs_outlive_the_server_that_started_them(api, tmp_path):
     """Ctrl-C on ``skiff api`` stops the server, not its jobs; another server on the same
     store (a restarted one) finds them through their records."""
-    synthetic(20_000, 7).to_csv(tmp_path / "train.csv", index=False, header=False)
+    synthetic(5_000, 7).to_csv(tmp_path / "train.csv", index=False, header=False)
     server, url = start_api(api.store, tmp_path / "second-api.log")
     create(
         sagemaker(url),
         "outlives-its-server",
         [s3_channel("train", f"file://{tmp_path}/train.csv")],
         f"file://{tmp_path}/output",
-        HyperParameters={"num_round": "200", "max_depth": "6"},
+        HyperParameters={"num_round": "100"},
     )
     server.send_signal(signal.SIGINT)
     assert server.wait(timeout=30) is not None
