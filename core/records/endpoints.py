@@ -17,7 +17,7 @@ import fcntl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from core.clock import now
 from core.errors import EndpointNotFound, NotFoundError, ServingError
@@ -27,12 +27,39 @@ from core.runtime import endpoint_folder
 
 
 class Variant(BaseModel):
-    """A production variant: one registered model version and its share of traffic."""
+    """A production variant: one model and its share of traffic. The model is a registered
+    version (``model_group`` and ``model_version``: what the pipeline deploys), or a hosted
+    model (``model``: what SageMaker's CreateModel made, ``core.records.hosting``)."""
 
     name: VariantName
-    model_group: str
-    model_version: int = Field(ge=1)
+    model_group: str | None = None
+    model_version: int | None = Field(None, ge=1)
+    model: str | None = None
     weight: float = Field(1.0, ge=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _one_model(self) -> Variant:
+        registered = self.model_group is not None and self.model_version is not None
+        if registered == (self.model is not None) or (
+            not registered and (self.model_group or self.model_version)
+        ):
+            raise ValueError(
+                f"variant {self.name!r} needs a registered version (model_group and "
+                "model_version) or a hosted model (model), not both"
+            )
+        return self
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """What the variant serves, as a key (two variants may serve the same model)."""
+        if self.model is not None:
+            return ("model", self.model)
+        return (str(self.model_group), str(self.model_version))
+
+    @property
+    def source(self) -> str:
+        """For people: ``bank-marketing:3`` or ``model xgb-demo``."""
+        return f"model {self.model}" if self.model else f"{self.model_group}:{self.model_version}"
 
 
 class EndpointConfig(BaseModel):

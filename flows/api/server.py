@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from core.errors import SkiffError
-from flows.api import tags, training
+from flows.api import hosting, tags, training
 from flows.api.auth import verify
 from flows.api.context import ApiContext
 from flows.api.errors import ApiError, internal, invalid
@@ -28,7 +28,11 @@ from flows.api.shapes import check_request, operation
 
 logger = logging.getLogger(__name__)
 Operation = Callable[[ApiContext, dict[str, Any]], dict[str, Any]]
-OPERATIONS: dict[str, Operation] = {**training.OPERATIONS, **tags.OPERATIONS}
+OPERATIONS: dict[str, Operation] = {
+    **training.OPERATIONS,
+    **hosting.OPERATIONS,
+    **tags.OPERATIONS,
+}
 MAX_BODY = 5 * 1024 * 1024
 JSON_11 = "application/x-amz-json-1.1"
 

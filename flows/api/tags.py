@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.records.hosting import HostingStore
 from core.records.jobs import JobStore
 from flows.api.context import ApiContext
 from flows.api.errors import invalid, limit_exceeded, not_found
@@ -19,7 +20,8 @@ def _key(kind: str, name: str) -> str:
 def _exists(ctx: ApiContext, kind: str, name: str) -> bool:
     if kind == "training-job":
         return ctx.store.exists(JobStore.key(name, "job.json"))
-    return False
+    folders = {"model": HostingStore.MODELS, "endpoint-config": HostingStore.CONFIGS}
+    return kind in folders and ctx.store.exists(f"{folders[kind]}/{name}.json")
 
 
 def read(ctx: ApiContext, kind: str, name: str) -> list[dict[str, str]]:

@@ -3,8 +3,6 @@ ListTrainingJobs (statuses, secondary-status transitions, final metrics, times, 
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +10,7 @@ from core.errors import JobError, SkiffError
 from core.records.jobs import JobStatus, JobStore, Secondary, Status, TrainingJob
 from flows.api.context import ApiContext
 from flows.api.errors import invalid, not_found
+from flows.api.pages import page, wanted
 from flows.api.shapes import epoch
 
 KIND = "training-job"
@@ -168,19 +167,8 @@ def list_training_jobs(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
         summary = _summary(ctx, jobs, spec, status)
         if _wanted(summary, p):
             summaries.append(summary)
-    summaries.sort(
-        key=SORT_KEYS[p.get("SortBy", "CreationTime")],
-        reverse=p.get("SortOrder", "Ascending") == "Descending",
-    )
-    start = _offset(p.get("NextToken"))
-    size = p.get("MaxResults", 10)
-    page = summaries[start : start + size]
-    answer: dict[str, Any] = {"TrainingJobSummaries": page}
-    if start + size < len(summaries):
-        answer["NextToken"] = base64.urlsafe_b64encode(
-            json.dumps({"offset": start + size}).encode()
-        ).decode()
-    return answer
+    found, token = page(summaries, p, SORT_KEYS)
+    return {"TrainingJobSummaries": found} | ({"NextToken": token} if token else {})
 
 
 def _summary(ctx: ApiContext, jobs: JobStore, spec: TrainingJob, status: JobStatus) -> dict:
@@ -201,22 +189,12 @@ def _summary(ctx: ApiContext, jobs: JobStore, spec: TrainingJob, status: JobStat
 
 
 def _wanted(summary: dict[str, Any], p: dict[str, Any]) -> bool:
-    created, modified = summary["CreationTime"], summary["LastModifiedTime"]
+    modified = summary["LastModifiedTime"]
     checks = (
-        ("CreationTimeAfter", lambda t: created > t.timestamp()),
-        ("CreationTimeBefore", lambda t: created < t.timestamp()),
         ("LastModifiedTimeAfter", lambda t: modified > t.timestamp()),
         ("LastModifiedTimeBefore", lambda t: modified < t.timestamp()),
-        ("NameContains", lambda s: s.lower() in summary["TrainingJobName"].lower()),
         ("StatusEquals", lambda s: summary["TrainingJobStatus"] == s),
     )
-    return all(check(p[key]) for key, check in checks if key in p)
-
-
-def _offset(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        return int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
-    except (ValueError, KeyError, TypeError):
-        raise invalid(f"NextToken {token!r} is not one this server gave") from None
+    return wanted(summary["TrainingJobName"], summary["CreationTime"], p) and all(
+        check(p[key]) for key, check in checks if key in p
+    )

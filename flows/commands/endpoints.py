@@ -59,9 +59,7 @@ def endpoints_list(store: Store, args: argparse.Namespace) -> None:
         except StoreError as exc:
             rows.append(row | {"variants": f"(unreadable config: {exc})"})
             continue
-        variants = (
-            f"{v.name}={v.model_group}:{v.model_version}@{v.weight:g}" for v in config.variants
-        )
+        variants = (f"{v.name}={v.source}@{v.weight:g}" for v in config.variants)
         rows.append(row | {"variants": ", ".join(variants), "config": config.number})
     print(table(rows, ["name", "variants", "config", "url"]))
 

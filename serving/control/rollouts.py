@@ -218,14 +218,10 @@ def rollback(
     return _publish(configs, restored, server)
 
 
-def _traffic(config: EndpointConfig) -> set[tuple[str, str, int, float]]:
+def _traffic(config: EndpointConfig) -> set[tuple[str, tuple[str, ...], float]]:
     """Which models get traffic, and how much (variants at weight 0 serve nothing)."""
     total = sum(v.weight for v in config.variants)
-    return {
-        (v.name, v.model_group, v.model_version, round(v.weight / total, 6))
-        for v in config.variants
-        if v.weight > 0
-    }
+    return {(v.name, v.key, round(v.weight / total, 6)) for v in config.variants if v.weight > 0}
 
 
 def _publish(

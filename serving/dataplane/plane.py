@@ -19,7 +19,7 @@ from core.errors import EndpointNotFound, ServiceUnavailable, ServingError
 from core.records.endpoints import EndpointConfig, EndpointStore, Variant
 from core.store import Store
 from serving.dataplane import instrumentation
-from serving.dataplane.loading import LoadedModel, load_model
+from serving.dataplane.loading import LoadedModel, load_variant
 from serving.dataplane.routing import RoutingTable
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class DataPlane:
         self.last_error: str | None = None
         self.failed_number: int | None = None
         self._seen: bytes | None = None
-        self._cache: dict[tuple[str, int], LoadedModel] = {}
+        self._cache: dict[tuple[str, ...], LoadedModel] = {}
 
     def live(self) -> RoutingTable:
         """The table requests use now.
@@ -69,7 +69,7 @@ class DataPlane:
         self.table = RoutingTable.build(config, models)  # the swap: one assignment
         self.last_error, self.failed_number = None, None
         instrumentation.config_served(config.number)
-        live = {(v.model_group, v.model_version) for v in config.variants}
+        live = {v.key for v in config.variants}
         self._cache = {k: m for k, m in self._cache.items() if k in live}
         weights = ", ".join(f"{v.name}={v.weight:g}" for v in config.variants)
         logger.info("serving config %d: %s", config.number, weights)
@@ -93,11 +93,11 @@ class DataPlane:
             await asyncio.sleep(poll_interval)
 
     def _load(self, variant: Variant) -> LoadedModel:
-        key = (variant.model_group, variant.model_version)
+        key = variant.key
         if key not in self._cache:
             started = time.perf_counter()
-            self._cache[key] = load_model(self.store, *key)
+            self._cache[key] = load_variant(self.store, variant)
             seconds = time.perf_counter() - started
             instrumentation.model_loaded(variant.name, seconds)
-            logger.info("loaded %s v%d in %.0f ms", *key, 1000 * seconds)
+            logger.info("loaded %s in %.0f ms", variant.source, 1000 * seconds)
         return self._cache[key]

@@ -65,4 +65,4 @@ class RoutingTable:
         )
 
     def versions(self) -> list[int]:
-        return sorted({v.model_version for v in self.config.variants})
+        return sorted({v.model_version for v in self.config.variants if v.model_version})

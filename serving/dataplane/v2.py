@@ -115,7 +115,7 @@ def _flatten(data: Any) -> list[Any]:
 
 
 def infer_response(
-    endpoint: str, version: int, scores: np.ndarray, request_id: str | None
+    endpoint: str, version: int | str, scores: np.ndarray, request_id: str | None
 ) -> dict[str, Any]:
     response: dict[str, Any] = {
         "model_name": endpoint,
@@ -195,5 +195,6 @@ class V2API:
         routed.variant = variant.name
         rows, request_id = parse_infer(body, model.n_features)
         scores = await table.predict(variant, rows)
-        answer = infer_response(self.plane.endpoint, variant.model_version, scores, request_id)
+        version = variant.model_version or variant.name  # a hosted model has no number
+        answer = infer_response(self.plane.endpoint, version, scores, request_id)
         return JSONResponse(answer, headers={INVOKED_VARIANT: variant.name})

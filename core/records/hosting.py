@@ -1,0 +1,94 @@
+"""Hosted models and named endpoint configs: what SageMaker's CreateModel and
+CreateEndpointConfig make.
+
+Layout under the store root::
+
+    hosting/models/<name>.json             a model: an artifact (model.tar.gz), its checksum
+    hosting/endpoint-configs/<name>.json   a named, immutable list of production variants
+
+A hosted model is an artifact outside the registry (SageMaker code deploys what it trained,
+with no approval step); an endpoint's variant names either one of these or a registered
+version. Both are claimed by exclusive creation (names are unique) and never change; deleting
+one removes its object (endpoints that serve it keep their loaded copy).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from core.clock import now
+from core.errors import AlreadyExistsError, NotFoundError, ServingError
+from core.names import VariantName, check_name
+from core.records.base import Records
+
+
+class HostedModel(BaseModel):
+    """An artifact to serve and the image that would serve it on SageMaker."""
+
+    name: str
+    image: str
+    model_data_url: str
+    archive_sha256: str  # of model.tar.gz when the model was created; checked at every load
+    environment: dict[str, str] = Field(default_factory=dict)
+    created_at: str = Field(default_factory=now)
+    request: dict[str, Any] | None = None  # the CreateModel request, as given
+
+
+class VariantSpec(BaseModel):
+    """A production variant of a named config: which model, what share, how many workers."""
+
+    name: VariantName
+    model: str
+    weight: float = Field(1.0, ge=0, allow_inf_nan=False)
+    instance_count: int = Field(1, ge=1)
+    instance_type: str | None = None
+
+
+class NamedEndpointConfig(BaseModel):
+    name: str
+    variants: list[VariantSpec] = Field(min_length=1)
+    created_at: str = Field(default_factory=now)
+    request: dict[str, Any] | None = None
+
+
+class HostingStore(Records):
+    """Hosted models and named endpoint configs in a store."""
+
+    MODELS, CONFIGS = "hosting/models", "hosting/endpoint-configs"
+
+    def _key(self, folder: str, name: str) -> str:
+        what = "model" if folder == self.MODELS else "endpoint config"
+        return f"{folder}/{check_name(name, what, ServingError)}.json"
+
+    def create_model(self, model: HostedModel) -> None:
+        """Raises: AlreadyExistsError: a model of that name exists."""
+        self.claim(self._key(self.MODELS, model.name), model)
+
+    def model(self, name: str) -> HostedModel:
+        """Raises: NotFoundError: no model of that name."""
+        return self.read(self._key(self.MODELS, name), HostedModel)
+
+    def create_config(self, config: NamedEndpointConfig) -> None:
+        """Raises: AlreadyExistsError: a config of that name exists."""
+        self.claim(self._key(self.CONFIGS, config.name), config)
+
+    def config(self, name: str) -> NamedEndpointConfig:
+        """Raises: NotFoundError: no config of that name."""
+        return self.read(self._key(self.CONFIGS, name), NamedEndpointConfig)
+
+    def delete(self, folder: str, name: str) -> None:
+        """Raises: NotFoundError: nothing of that name."""
+        key = self._key(folder, name)
+        if not self.store.exists(key):
+            raise NotFoundError(f"{self.store.url(key)} does not exist")
+        self.store.delete(key)
+
+    def names(self, folder: str) -> list[str]:
+        return sorted(
+            key.removesuffix(".json") for key in self.store.list(folder) if key.endswith(".json")
+        )
+
+
+__all__ = ["AlreadyExistsError", "HostedModel", "HostingStore", "NamedEndpointConfig"]

@@ -1,0 +1,252 @@
+"""SageMaker's models and endpoint configs over Skiff's hosting records
+(``core.records.hosting``): Create/Describe/Delete/List for each.
+
+A model is the artifact a training job left (``model.tar.gz`` holding ``xgboost-model``) and
+one of SageMaker's XGBoost images; its checksum is taken here and checked whenever an
+endpoint loads it. An endpoint config is a named, immutable list of production variants,
+each naming a model that exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import fsspec
+
+from core.errors import AlreadyExistsError, NotFoundError
+from core.records.hosting import HostedModel, HostingStore, NamedEndpointConfig, VariantSpec
+from flows.api import tags
+from flows.api.context import ApiContext
+from flows.api.errors import invalid
+from flows.api.pages import page, wanted
+from flows.api.shapes import epoch, refuse_unsupported
+from flows.api.training import XGBOOST_IMAGE
+
+MODEL, CONFIG = "model", "endpoint-config"
+MODEL_HONOURED = frozenset({
+    "ModelName", "PrimaryContainer.Image", "PrimaryContainer.ModelDataUrl",
+    "PrimaryContainer.Environment", "Containers[].Image", "Containers[].ModelDataUrl",
+    "Containers[].Environment", "Tags",
+})  # fmt: skip
+MODEL_ACCEPTED = frozenset({
+    "ExecutionRoleArn", "VpcConfig", "EnableNetworkIsolation", "PrimaryContainer.Mode",
+    "PrimaryContainer.ContainerHostname", "Containers[].Mode", "Containers[].ContainerHostname",
+})  # fmt: skip
+CONFIG_HONOURED = frozenset({
+    "EndpointConfigName", "ProductionVariants[].VariantName", "ProductionVariants[].ModelName",
+    "ProductionVariants[].InitialInstanceCount", "ProductionVariants[].InstanceType",
+    "ProductionVariants[].InitialVariantWeight", "Tags",
+})  # fmt: skip
+CONFIG_ACCEPTED = frozenset({
+    "KmsKeyId", "ProductionVariants[].VolumeSizeInGB",
+    "ProductionVariants[].ModelDataDownloadTimeoutInSeconds",
+    "ProductionVariants[].ContainerStartupHealthCheckTimeoutInSeconds",
+})  # fmt: skip
+
+
+def _missing(kind: str, arn: str) -> Any:
+    words = {MODEL: "model", CONFIG: "endpoint configuration"}[kind]
+    return invalid(f'Could not find {words} "{arn}".')
+
+
+def _exists(kind: str, arn: str) -> Any:
+    words = {MODEL: "model", CONFIG: "endpoint configuration"}[kind]
+    return invalid(f'Cannot create already existing {words} "{arn}".')
+
+
+def _as_given(p: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(p, default=str))
+
+
+def create_model(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
+    refuse_unsupported("CreateModel", p, MODEL_HONOURED, MODEL_ACCEPTED)
+    name = p["ModelName"]
+    containers = [p["PrimaryContainer"]] if "PrimaryContainer" in p else p.get("Containers", [])
+    if len(containers) != 1:
+        raise invalid("a model needs exactly one container (PrimaryContainer, or one Containers)")
+    container = containers[0]
+    image = container.get("Image", "")
+    if not XGBOOST_IMAGE.match(image):
+        raise invalid(
+            f"Image {image!r} is not one of SageMaker's XGBoost images: Skiff serves only those"
+        )
+    url = container.get("ModelDataUrl")
+    if not url:
+        raise invalid("PrimaryContainer.ModelDataUrl is required (the job's model.tar.gz)")
+    if not url.startswith(("s3://", "file://")):
+        raise invalid(f"ModelDataUrl {url!r} must be an s3:// or a file:// URL")
+    try:
+        with fsspec.open(url, "rb", **ctx.store.storage_options) as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+    except (OSError, ValueError) as exc:  # missing, no access, no such bucket
+        raise invalid(f"Could not find model data at {url}. ({type(exc).__name__})") from None
+    model = HostedModel(
+        name=name,
+        image=image,
+        model_data_url=url,
+        archive_sha256=digest,
+        environment=container.get("Environment", {}),
+        request=_as_given(p),
+    )
+    try:
+        HostingStore(ctx.store).create_model(model)
+    except AlreadyExistsError:
+        raise _exists(MODEL, ctx.arn(MODEL, name)) from None
+    tags.save(ctx, MODEL, name, p.get("Tags", []))
+    return {"ModelArn": ctx.arn(MODEL, name)}
+
+
+def _model(ctx: ApiContext, name: str) -> HostedModel:
+    try:
+        return HostingStore(ctx.store).model(name)
+    except NotFoundError:
+        raise _missing(MODEL, ctx.arn(MODEL, name)) from None
+
+
+def describe_model(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
+    model = _model(ctx, p["ModelName"])
+    given = model.request or {}
+    container = {"Image": model.image, "ModelDataUrl": model.model_data_url}
+    container |= {"Environment": model.environment, "Mode": "SingleModel"}
+    answer = {k: v for k, v in given.items() if k in ("ExecutionRoleArn", "VpcConfig")}
+    return answer | {
+        "ModelName": model.name,
+        "ModelArn": ctx.arn(MODEL, model.name),
+        "PrimaryContainer": container,
+        "CreationTime": epoch(model.created_at),
+        "EnableNetworkIsolation": given.get("EnableNetworkIsolation", False),
+    }
+
+
+def delete_model(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
+    try:
+        HostingStore(ctx.store).delete(HostingStore.MODELS, p["ModelName"])
+    except NotFoundError:
+        raise _missing(MODEL, ctx.arn(MODEL, p["ModelName"])) from None
+    return {}
+
+
+SORT_KEYS = {"Name": lambda s: s["Name"], "CreationTime": lambda s: s["CreationTime"]}
+
+
+def _listed(ctx: ApiContext, folder: str, kind: str, p: dict[str, Any], read: Any) -> list:
+    found = []
+    for name in HostingStore(ctx.store).names(folder):
+        try:
+            created = epoch(read(name).created_at)
+        except (NotFoundError, ValueError):  # deleted meanwhile, or damaged
+            continue
+        if wanted(name, created, p):
+            found.append({"Name": name, "Arn": ctx.arn(kind, name), "CreationTime": created})
+    items, token = page(found, p, SORT_KEYS, default_order="Descending")
+    return [items, token]
+
+
+def list_models(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
+    store = HostingStore(ctx.store)
+    items, token = _listed(ctx, store.MODELS, MODEL, p, store.model)
+    models = [
+        {"ModelName": i["Name"], "ModelArn": i["Arn"], "CreationTime": i["CreationTime"]}
+        for i in items
+    ]
+    return {"Models": models} | ({"NextToken": token} if token else {})
+
+
+def create_endpoint_config(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
+    refuse_unsupported("CreateEndpointConfig", p, CONFIG_HONOURED, CONFIG_ACCEPTED)
+    name = p["EndpointConfigName"]
+    variants = []
+    for v in p["ProductionVariants"]:
+        if "ModelName" not in v:
+            raise invalid(f"production variant {v['VariantName']!r} needs a ModelName")
+        _model(ctx, v["ModelName"])  # a config naming an unknown model is refused
+        variants.append(
+            VariantSpec(
+                name=v["VariantName"],
+                model=v["ModelName"],
+                weight=v.get("InitialVariantWeight", 1.0),
+                instance_count=v.get("InitialInstanceCount", 1),
+                instance_type=v.get("InstanceType"),
+            )
+        )
+    if len({v.name for v in variants}) != len(variants):
+        raise invalid("ProductionVariants: variant names must be unique")
+    if sum(v.weight for v in variants) <= 0:
+        raise invalid("ProductionVariants: the variants' weights must not all be zero")
+    config = NamedEndpointConfig(name=name, variants=variants, request=_as_given(p))
+    try:
+        HostingStore(ctx.store).create_config(config)
+    except AlreadyExistsError:
+        raise _exists(CONFIG, ctx.arn(CONFIG, name)) from None
+    tags.save(ctx, CONFIG, name, p.get("Tags", []))
+    return {"EndpointConfigArn": ctx.arn(CONFIG, name)}
+
+
+def named_config(ctx: ApiContext, name: str) -> NamedEndpointConfig:
+    try:
+        return HostingStore(ctx.store).config(name)
+    except NotFoundError:
+        raise _missing(CONFIG, ctx.arn(CONFIG, name)) from None
+
+
+def production_variants(config: NamedEndpointConfig) -> list[dict[str, Any]]:
+    """The config's variants in SageMaker's words."""
+    return [
+        {
+            "VariantName": v.name,
+            "ModelName": v.model,
+            "InitialInstanceCount": v.instance_count,
+            "InstanceType": v.instance_type or "ml.m5.xlarge",
+            "InitialVariantWeight": v.weight,
+        }
+        for v in config.variants
+    ]
+
+
+def describe_endpoint_config(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
+    config = named_config(ctx, p["EndpointConfigName"])
+    answer = (
+        {"KmsKeyId": config.request["KmsKeyId"]} if "KmsKeyId" in (config.request or {}) else {}
+    )
+    return answer | {
+        "EndpointConfigName": config.name,
+        "EndpointConfigArn": ctx.arn(CONFIG, config.name),
+        "ProductionVariants": production_variants(config),
+        "CreationTime": epoch(config.created_at),
+    }
+
+
+def delete_endpoint_config(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
+    try:
+        HostingStore(ctx.store).delete(HostingStore.CONFIGS, p["EndpointConfigName"])
+    except NotFoundError:
+        raise _missing(CONFIG, ctx.arn(CONFIG, p["EndpointConfigName"])) from None
+    return {}
+
+
+def list_endpoint_configs(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
+    store = HostingStore(ctx.store)
+    items, token = _listed(ctx, store.CONFIGS, CONFIG, p, store.config)
+    configs = [
+        {
+            "EndpointConfigName": i["Name"],
+            "EndpointConfigArn": i["Arn"],
+            "CreationTime": i["CreationTime"],
+        }
+        for i in items
+    ]
+    return {"EndpointConfigs": configs} | ({"NextToken": token} if token else {})
+
+
+OPERATIONS = {
+    "CreateModel": create_model,
+    "DescribeModel": describe_model,
+    "DeleteModel": delete_model,
+    "ListModels": list_models,
+    "CreateEndpointConfig": create_endpoint_config,
+    "DescribeEndpointConfig": describe_endpoint_config,
+    "DeleteEndpointConfig": delete_endpoint_config,
+    "ListEndpointConfigs": list_endpoint_configs,
+}
