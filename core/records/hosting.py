@@ -5,6 +5,7 @@ Layout under the store root::
 
     hosting/models/<name>.json             a model: an artifact (model.tar.gz), its checksum
     hosting/endpoint-configs/<name>.json   a named, immutable list of production variants
+    hosting/endpoints/<name>.json          an endpoint made from one: which, when, why it failed
 
 A hosted model is an artifact outside the registry (SageMaker code deploys what it trained,
 with no approval step); an endpoint's variant names either one of these or a registered
@@ -53,14 +54,40 @@ class NamedEndpointConfig(BaseModel):
     request: dict[str, Any] | None = None
 
 
+class HostedEndpoint(BaseModel):
+    """What SageMaker's CreateEndpoint asked for: the endpoint itself is Skiff's (its
+    numbered configs, ``core.records.endpoints``, and its server); this says which named
+    config it was made from, and why it failed if it did."""
+
+    name: str
+    config_name: str
+    created_at: str = Field(default_factory=now)
+    failure_reason: str | None = None
+    request: dict[str, Any] | None = None
+
+
 class HostingStore(Records):
-    """Hosted models and named endpoint configs in a store."""
+    """Hosted models, named endpoint configs and the endpoints made from them, in a store."""
 
     MODELS, CONFIGS = "hosting/models", "hosting/endpoint-configs"
+    ENDPOINTS = "hosting/endpoints"
 
     def _key(self, folder: str, name: str) -> str:
-        what = "model" if folder == self.MODELS else "endpoint config"
+        what = {self.MODELS: "model", self.CONFIGS: "endpoint config"}.get(folder, "endpoint")
         return f"{folder}/{check_name(name, what, ServingError)}.json"
+
+    def create_endpoint(self, endpoint: HostedEndpoint) -> None:
+        """Raises: AlreadyExistsError: an endpoint of that name was created here before."""
+        self.claim(self._key(self.ENDPOINTS, endpoint.name), endpoint)
+
+    def endpoint(self, name: str) -> HostedEndpoint | None:
+        return self.find(self._key(self.ENDPOINTS, name), HostedEndpoint)
+
+    def failed(self, endpoint: HostedEndpoint, reason: str) -> None:
+        self.publish(
+            self._key(self.ENDPOINTS, endpoint.name),
+            endpoint.model_copy(update={"failure_reason": reason}),
+        )
 
     def create_model(self, model: HostedModel) -> None:
         """Raises: AlreadyExistsError: a model of that name exists."""

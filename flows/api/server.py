@@ -6,11 +6,12 @@ SageMaker's shapes and errors. A failure inside an operation is a 500 in AWS's s
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -20,10 +21,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from core.errors import SkiffError
-from flows.api import hosting, tags, training
+from flows.api import endpoints, hosting, tags, training
 from flows.api.auth import verify
 from flows.api.context import ApiContext
 from flows.api.errors import ApiError, internal, invalid
+from flows.api.runtime import Forwarder, runtime_error
 from flows.api.shapes import check_request, operation
 
 logger = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ Operation = Callable[[ApiContext, dict[str, Any]], dict[str, Any]]
 OPERATIONS: dict[str, Operation] = {
     **training.OPERATIONS,
     **hosting.OPERATIONS,
+    **endpoints.OPERATIONS,
     **tags.OPERATIONS,
 }
 MAX_BODY = 5 * 1024 * 1024
@@ -88,12 +91,34 @@ def make_app(ctx: ApiContext, credentials: dict[str, str] | None = None) -> Star
             logger.exception("%s failed", request.headers.get("x-amz-target"))
             return _answer(internal(f"{type(exc).__name__}: {exc}").body(), 500)
 
+    forwarder = Forwarder(ctx)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await forwarder.close()  # the kept-alive connections to endpoint servers
+
+    async def invoke_endpoint(request: Request) -> Response:
+        """SageMaker's runtime (InvokeEndpoint), on the same port."""
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return runtime_error("ValidationError", f"the body is over {MAX_BODY} bytes", 413)
+        if credentials is not None:
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            try:
+                verify(credentials, "POST", str(request.url), headers, body)
+            except ApiError as exc:
+                return runtime_error(exc.code, exc.message, exc.status)
+        return await forwarder.invoke(request, body)
+
     async def ping(request: Request) -> Response:
         return Response("ok\n", media_type="text/plain")
 
     return Starlette(
         routes=[
             Route("/", control_plane, methods=["POST"]),
+            Route("/endpoints/{name}/invocations", invoke_endpoint, methods=["POST"]),
             Route("/ping", ping, methods=["GET"]),
-        ]
+        ],
+        lifespan=lifespan,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.records.endpoints import EndpointStore
 from core.records.hosting import HostingStore
 from core.records.jobs import JobStore
 from flows.api.context import ApiContext
@@ -20,6 +21,8 @@ def _key(kind: str, name: str) -> str:
 def _exists(ctx: ApiContext, kind: str, name: str) -> bool:
     if kind == "training-job":
         return ctx.store.exists(JobStore.key(name, "job.json"))
+    if kind == "endpoint":
+        return EndpointStore(ctx.store).exists(name)
     folders = {"model": HostingStore.MODELS, "endpoint-config": HostingStore.CONFIGS}
     return kind in folders and ctx.store.exists(f"{folders[kind]}/{name}.json")
 

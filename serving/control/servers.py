@@ -89,6 +89,37 @@ def start(
     if (existing := running(store, name)) is not None:
         _check_same(existing, port, options)
         return existing
+    proc = spawn(store, name, host, port, poll_interval, options)
+    log_path = endpoint_folder(store.root, name) / LOG_FILE
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServingError(f"endpoint {name!r} failed to start: {_tail(log_path)}")
+        endpoint = running(store, name)
+        status = status_of(endpoint) if endpoint is not None else None
+        if status is not None and status.serves(1):
+            return endpoint  # type: ignore[return-value]
+        if status is not None and status.rejected(1):
+            stop(store, name)
+            raise ServingError(
+                f"endpoint {name!r} cannot serve its config "
+                f"{status.any_worker_failed_config_number:g}: {status.last_error}"
+            )
+        time.sleep(0.1)
+    stop(store, name)
+    raise ServingError(f"endpoint {name!r} not ready after {timeout:g} s: {_tail(log_path)}")
+
+
+def spawn(
+    store: Store,
+    name: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    poll_interval: float = 0.5,
+    options: ServerOptions | None = None,
+) -> subprocess.Popen:
+    """Start the endpoint's server process, detached, and return at once (``start`` waits
+    until it serves; SageMaker's CreateEndpoint answers while it is still Creating)."""
     folder = endpoint_folder(store.root, name)
     folder.mkdir(parents=True, exist_ok=True)
     log_path, state_path = folder / LOG_FILE, folder / STATE_FILE
@@ -113,7 +144,7 @@ def start(
         (options or ServerOptions()).model_dump_json(),
     ]
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             command,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -121,23 +152,6 @@ def start(
             env=child_env(),
             start_new_session=True,
         )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ServingError(f"endpoint {name!r} failed to start: {_tail(log_path)}")
-        endpoint = running(store, name)
-        status = status_of(endpoint) if endpoint is not None else None
-        if status is not None and status.serves(1):
-            return endpoint  # type: ignore[return-value]
-        if status is not None and status.rejected(1):
-            stop(store, name)
-            raise ServingError(
-                f"endpoint {name!r} cannot serve its config "
-                f"{status.any_worker_failed_config_number:g}: {status.last_error}"
-            )
-        time.sleep(0.1)
-    stop(store, name)
-    raise ServingError(f"endpoint {name!r} not ready after {timeout:g} s: {_tail(log_path)}")
 
 
 def _check_same(server: RunningEndpoint, port: int, options: ServerOptions | None) -> None:

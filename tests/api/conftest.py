@@ -8,10 +8,12 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pandas as pd
 import pytest
 import uvicorn
 from botocore.config import Config
@@ -103,7 +105,7 @@ def start_api(store: Store, log: Path) -> tuple[Any, str]:
     return proc, url
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def api(
     tmp_path_factory: pytest.TempPathFactory, prefect_server: str, aws: str
 ) -> Iterator[ApiProcess]:
@@ -117,3 +119,61 @@ def api(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@dataclass
+class Demo:
+    """The 2017 demo's training job, run once through the API for the tests that read it."""
+
+    job: str
+    bucket: str
+    frames: dict[str, pd.DataFrame]
+    described: dict[str, Any]
+
+
+DEMO_JOB = "DEMO-xgboost-dm-2017"
+
+
+@pytest.fixture(scope="session")
+def demo(api: ApiProcess, csv_bytes: bytes) -> Demo:
+    """The demo's data prepared as the notebook did, on S3 (moto), trained on 2 instances
+    with the notebook's exact hyperparameters, waited for with boto3's waiter."""
+    from bench.api import DEMO_HYPERPARAMETERS, DEMO_IMAGE, notebook_frames
+
+    bucket = f"demo-{os.urandom(3).hex()}"
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    frames = notebook_frames(csv_bytes)
+    for channel in ("train", "validation"):
+        body = frames[channel].to_csv(index=False, header=False).encode()
+        s3.put_object(Bucket=bucket, Key=f"sagemaker/xgboost-dm/{channel}/{channel}.csv", Body=body)
+    client = api.client()
+    client.create_training_job(
+        TrainingJobName=DEMO_JOB,
+        RoleArn="arn:aws:iam::000000000000:role/SageMakerRole",
+        AlgorithmSpecification={"TrainingImage": DEMO_IMAGE, "TrainingInputMode": "File"},
+        HyperParameters=DEMO_HYPERPARAMETERS,
+        InputDataConfig=[
+            {
+                "ChannelName": channel,
+                "ContentType": "csv",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": f"s3://{bucket}/sagemaker/xgboost-dm/{channel}/",
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            }
+            for channel in ("train", "validation")
+        ],
+        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/sagemaker/xgboost-dm/output"},
+        ResourceConfig={"InstanceType": "ml.m4.xlarge", "InstanceCount": 2, "VolumeSizeInGB": 5},
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+        Tags=[{"Key": "project", "Value": "bank-marketing"}],
+    )
+    client.get_waiter("training_job_completed_or_stopped").wait(
+        TrainingJobName=DEMO_JOB, WaiterConfig={"Delay": 1, "MaxAttempts": 600}
+    )
+    described = client.describe_training_job(TrainingJobName=DEMO_JOB)
+    return Demo(DEMO_JOB, bucket, frames, described)

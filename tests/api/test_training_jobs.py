@@ -19,7 +19,6 @@ from botocore.validate import ParamValidator
 
 from algorithms.classification_metrics import classification_metrics
 from algorithms.xgboost import XGBoostPredictor
-from bench.api import DEMO_HYPERPARAMETERS, DEMO_IMAGE, notebook_frames
 from core.records.jobs import JobStore
 from flows import cli
 from flows.api.shapes import service_model
@@ -101,30 +100,10 @@ def synthetic(rows: int, seed: int, classes: int = 2) -> pd.DataFrame:
     )
 
 
-def test_the_2017_demo_trains_on_two_instances_and_its_model_loads_in_xgboost(
-    api, csv_bytes, bucket, capsys
-):
+def test_the_2017_demo_trains_on_two_instances_and_its_model_loads_in_xgboost(api, demo, capsys):
     s3 = boto3.client("s3")
-    name = bucket.removeprefix("s3://")
-    frames = notebook_frames(csv_bytes)
-    for channel in ("train", "validation"):
-        body = frames[channel].to_csv(index=False, header=False).encode()
-        s3.put_object(Bucket=name, Key=f"sagemaker/xgboost-dm/{channel}/{channel}.csv", Body=body)
-    client = api.client()
-    job = "DEMO-xgboost-dm-2017"
-    create(
-        client,
-        job,
-        [
-            s3_channel(c, f"{bucket}/sagemaker/xgboost-dm/{c}/", "csv")
-            for c in ("train", "validation")
-        ],
-        f"{bucket}/sagemaker/xgboost-dm/output",
-        count=2,
-        AlgorithmSpecification={"TrainingImage": DEMO_IMAGE, "TrainingInputMode": "File"},
-        HyperParameters=DEMO_HYPERPARAMETERS,
-        Tags=[{"Key": "project", "Value": "bank-marketing"}],
-    )
+    client, job, frames, bucket = api.client(), demo.job, demo.frames, f"s3://{demo.bucket}"
+    name = demo.bucket
     described = finished(client, job)
     assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
     assert metric(described, "validation:auc") >= 0.76
