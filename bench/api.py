@@ -10,6 +10,8 @@ label-first CSV files (file:// channels), the pipeline's step (``flows.training.
 body of its ``train`` task) from its own Parquet dataset of the same archive. The API's time
 includes what only it does: its job's process and Prefect flow run, and reading CSV. The
 server and its Prefect server start once, before the clock. Runs alternate; medians printed.
+Then the first job's model behind an endpoint: CreateEndpoint → InService, and InvokeEndpoint
+through the API's port beside the endpoint's own server (single-record CSV, 16 clients).
 Not part of CI: it takes minutes.
 """
 
@@ -137,6 +139,71 @@ def pipeline_dataset(store: Any, archive: Path) -> Any:
     )
 
 
+def load(url: str, body: bytes, connections: int, seconds: float) -> tuple[float, float]:
+    """Requests per second and median latency (ms) of ``connections`` clients posting
+    ``body`` to ``url`` for ``seconds`` (a Python load generator: it shares the cores with the
+    servers, so the figures compare, they do not measure a ceiling)."""
+    import asyncio
+
+    import httpx
+
+    async def run() -> list[float]:
+        latencies: list[float] = []
+        limits = httpx.Limits(max_connections=connections)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+            end = time.perf_counter() + seconds
+
+            async def one() -> None:
+                while time.perf_counter() < end:
+                    started = time.perf_counter()
+                    answer = await client.post(
+                        url, content=body, headers={"Content-Type": "text/csv"}
+                    )
+                    answer.raise_for_status()
+                    latencies.append(time.perf_counter() - started)
+
+            await asyncio.gather(*(one() for _ in range(connections)))
+        return latencies
+
+    latencies = asyncio.run(run())
+    return len(latencies) / seconds, 1000 * statistics.median(latencies)
+
+
+def hosting_figures(
+    client: Any, store: Any, url: str, job: str, features: int, seconds: float
+) -> None:
+    """The demo's model behind an endpoint: CreateEndpoint → InService, then InvokeEndpoint
+    through the API's port beside the endpoint's own server, single-record CSV, 16 clients."""
+    from serving.control import servers
+
+    artifact = client.describe_training_job(TrainingJobName=job)["ModelArtifacts"]
+    client.create_model(
+        ModelName="bench", ExecutionRoleArn="arn:aws:iam::000000000000:role/SageMakerRole",
+        PrimaryContainer={"Image": DEMO_IMAGE, "ModelDataUrl": artifact["S3ModelArtifacts"]},
+    )  # fmt: skip
+    variant = {"VariantName": "AllTraffic", "ModelName": "bench", "InitialInstanceCount": 1,
+               "InstanceType": "ml.m4.xlarge"}  # fmt: skip
+    client.create_endpoint_config(EndpointConfigName="bench", ProductionVariants=[variant])
+    started = time.perf_counter()
+    client.create_endpoint(EndpointName="bench", EndpointConfigName="bench")
+    while client.describe_endpoint(EndpointName="bench")["EndpointStatus"] != "InService":
+        time.sleep(0.02)
+    print(f"CreateEndpoint → InService: {time.perf_counter() - started:.2f} s (target ≤ 3 s)")
+    server = servers.running(store, "bench")
+    row = ",".join(["0"] * features).encode()
+    try:
+        for connections in (16, 1):
+            front = load(f"{url}/endpoints/bench/invocations", row, connections, seconds)
+            direct = load(f"{server.url}/invocations", row, connections, seconds)
+            print(f"{connections} connection(s): through skiff api {front[0]:.0f} requests/s, "
+                  f"p50 {front[1]:.2f} ms; straight to the endpoint's server {direct[0]:.0f} "
+                  f"requests/s, p50 {direct[1]:.2f} ms; {front[0] / direct[0]:.2f}× the rps, "
+                  f"+{front[1] - direct[1]:.2f} ms at p50")  # fmt: skip
+    finally:
+        client.delete_endpoint(EndpointName="bench")
+    print("goals at 16 connections: ≥ 0.5× the rps, ≤ 1 ms added at p50")
+
+
 def start_api(store: str, port: int, log: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "flows.cli", "--store", store, "api", "--port", str(port)]
     with open(log, "ab") as out:
@@ -152,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--port", type=int, default=0, help="the server's port (0: a free one)")
+    parser.add_argument(
+        "--load-seconds", type=float, default=10, help="seconds of each invocation load (0: none)"
+    )
     args = parser.parse_args(argv)
 
     import boto3
@@ -203,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
             (api_s, api_auc), (step_s, step_auc) = api_runs[-1], step_runs[-1]
             print(f"run {i + 1}: API {api_s:.2f} s (AUC {api_auc:.4f}), "
                   f"pipeline step {step_s:.2f} s (AUC {step_auc:.4f})")  # fmt: skip
+        if args.load_seconds:
+            url, width = f"http://127.0.0.1:{args.port}", frames["test"].shape[1] - 1
+            hosting_figures(client, store, url, "api-0", width, args.load_seconds)
     finally:
         server.terminate()
         server.wait(timeout=30)

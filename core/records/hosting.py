@@ -62,8 +62,11 @@ class HostedEndpoint(BaseModel):
     name: str
     config_name: str
     created_at: str = Field(default_factory=now)
-    failure_reason: str | None = None
+    failure_reason: str | None = None  # it never came up
     request: dict[str, Any] | None = None
+    updating_to: str | None = None  # an UpdateEndpoint under way, to this config
+    update_pid: int | None = None  # the process running it (this machine's)
+    update_failure: str | None = None  # why the last update was rolled back
 
 
 class HostingStore(Records):
@@ -84,10 +87,10 @@ class HostingStore(Records):
         return self.find(self._key(self.ENDPOINTS, name), HostedEndpoint)
 
     def failed(self, endpoint: HostedEndpoint, reason: str) -> None:
-        self.publish(
-            self._key(self.ENDPOINTS, endpoint.name),
-            endpoint.model_copy(update={"failure_reason": reason}),
-        )
+        self.save_endpoint(endpoint.model_copy(update={"failure_reason": reason}))
+
+    def save_endpoint(self, endpoint: HostedEndpoint) -> None:
+        self.publish(self._key(self.ENDPOINTS, endpoint.name), endpoint)
 
     def create_model(self, model: HostedModel) -> None:
         """Raises: AlreadyExistsError: a model of that name exists."""

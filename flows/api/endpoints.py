@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import AlreadyExistsError, EndpointNotFound
+from core.processes import alive
 from core.records.endpoints import EndpointConfig, EndpointStore, Variant
 from core.records.hosting import HostedEndpoint, HostingStore
 from flows.api import tags
@@ -86,8 +87,15 @@ def endpoint_status(ctx: ApiContext, name: str) -> tuple[str, str | None, Endpoi
     status = servers.status_of(server)
     if status is None:
         return "Creating", None, current, 0
+    if (
+        record is not None
+        and record.updating_to
+        and (record.update_pid is None or alive(record.update_pid))
+    ):
+        return "Updating", None, current, status.workers
     if status.serves(current.number):
-        return "InService", None, current, status.workers
+        last_failure = record.update_failure if record is not None else None
+        return "InService", last_failure, current, status.workers
     if status.rejected(current.number) and status.config_number is None:
         # It never served: the endpoint failed to come up. Say why, and stop its server.
         reason = status.last_error or f"see {server.log}"

@@ -48,15 +48,20 @@ class Placement:
 
 
 def start_job(store: Store, name: str, backend: str, options: dict[str, Any], env: dict) -> int:
-    """Start the job's flow run in a process of its own session (it outlives the server);
-    its output goes to a log file in the runtime folder. Returns its pid."""
+    """Start the job's flow run (``job_flow``); returns its pid."""
+    arguments = [store.root, name, "--backend", backend, "--options", json.dumps(options)]
+    return start_flow("flows.api.job_flow", arguments, f"{name}.log", store, env)
+
+
+def start_flow(module: str, arguments: list[str], log_name: str, store: Store, env: dict) -> int:
+    """Start ``python -m module arguments`` (a flow run) in a process of its own session, so
+    that it outlives the server; its output goes to a log file in the runtime folder.
+    Returns its pid."""
     folder = runtime_root() / "api" / store_id(store.root)
     folder.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "flows.api.job_flow", store.root, name]
-    command += ["--backend", backend, "--options", json.dumps(options)]
-    with open(Path(folder) / f"{name}.log", "ab") as log:
+    with open(Path(folder) / log_name, "ab") as log:
         proc = subprocess.Popen(
-            command,
+            [sys.executable, "-m", module, *arguments],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -8,6 +8,7 @@ when the model fails.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ REQUEST_HEADERS = (
     "x-amzn-sagemaker-custom-attributes",
     "x-amzn-sagemaker-inference-id",
 )
+RECHECK_SECONDS = 1.0
 ANSWER_HEADERS = (
     "content-type",
     "x-amzn-invoked-production-variant",
@@ -47,6 +49,16 @@ class Forwarder:
     def __init__(self, ctx: ApiContext):
         self.ctx = ctx
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._servers: dict[str, tuple[RunningEndpoint | None, float]] = {}
+
+    async def _server(self, name: str) -> RunningEndpoint | None:
+        """The endpoint's server, looked up at most every RECHECK_SECONDS (a lookup reads its
+        state file and checks its pid: too slow to do for every request)."""
+        server, checked = self._servers.get(name, (None, 0.0))
+        if server is None or time.monotonic() - checked > RECHECK_SECONDS:
+            server = await run_in_threadpool(servers.running, self.ctx.store, name)
+            self._servers[name] = (server, time.monotonic())
+        return server
 
     def _client(self, server: RunningEndpoint) -> httpx.AsyncClient:
         key = f"{server.url} {server.pid}"
@@ -63,7 +75,7 @@ class Forwarder:
 
     async def invoke(self, request: Request, body: bytes) -> Response:
         name = request.path_params["name"]
-        server = await run_in_threadpool(servers.running, self.ctx.store, name)
+        server = await self._server(name)
         if server is None:
             return runtime_error(
                 "ValidationError",
@@ -76,6 +88,7 @@ class Forwarder:
                 f"/endpoints/{name}/invocations", content=body, headers=headers
             )
         except httpx.HTTPError as exc:
+            self._servers.pop(name, None)  # restarted, or stopped: look it up again
             return runtime_error(
                 "ModelError", f"endpoint {name}'s server did not answer: {exc!r}", 424
             )

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from core.errors import SkiffError
-from flows.api import endpoints, hosting, tags, training
+from flows.api import endpoint_updates, endpoints, hosting, tags, training
 from flows.api.auth import verify
 from flows.api.context import ApiContext
 from flows.api.errors import ApiError, internal, invalid
@@ -34,6 +34,7 @@ OPERATIONS: dict[str, Operation] = {
     **training.OPERATIONS,
     **hosting.OPERATIONS,
     **endpoints.OPERATIONS,
+    **endpoint_updates.OPERATIONS,
     **tags.OPERATIONS,
 }
 MAX_BODY = 5 * 1024 * 1024

@@ -95,8 +95,10 @@ class BlueGreen:
         self.configs, self.server, self.policy, self.sleep = configs, server, policy, sleep
         self.name = server.name
 
-    def run(self, green: Variant, what: str) -> EndpointConfig:
-        """Shift the traffic to ``green`` step by step; return the final config.
+    def run(self, green: Variant, what: str, final_name: str | None = None) -> EndpointConfig:
+        """Shift the traffic to ``green`` step by step; return the final config, in which
+        green is named ``final_name`` if given (SageMaker code reuses a variant's name across
+        configs: green shifts under a name of its own, then takes the old one).
 
         Raises:
             UpdateRolledBack: an alarm tripped or the model failed to load; the endpoint serves
@@ -111,7 +113,7 @@ class BlueGreen:
         self.sleep(self.policy.termination_wait_seconds)  # blue stays loaded, at weight 0
         final = EndpointConfig(
             endpoint=self.name,
-            variants=[green.model_copy(update={"weight": 1.0})],
+            variants=[green.model_copy(update={"weight": 1.0, "name": final_name or green.name})],
             reason=f"{what}: done, {green.name} serves all traffic",
         )
         return self._apply(final, blue)
@@ -184,7 +186,7 @@ def set_weights(
     ]
     reason = "weights: " + ", ".join(f"{v.name}={v.weight:g}" for v in variants)
     wanted = EndpointConfig(endpoint=name, variants=variants, reason=reason)  # validates sums
-    return _publish(configs, wanted, server)
+    return publish(configs, wanted, server)
 
 
 def rollback(
@@ -215,7 +217,7 @@ def rollback(
     restored = target.model_copy(
         update={"reason": f"rollback to config {target.number}", "transitional": False}
     )
-    return _publish(configs, restored, server)
+    return publish(configs, restored, server)
 
 
 def _traffic(config: EndpointConfig) -> set[tuple[str, tuple[str, ...], float]]:
@@ -224,9 +226,14 @@ def _traffic(config: EndpointConfig) -> set[tuple[str, tuple[str, ...], float]]:
     return {(v.name, v.key, round(v.weight / total, 6)) for v in config.variants if v.weight > 0}
 
 
-def _publish(
+def publish(
     configs: EndpointStore, config: EndpointConfig, server: servers.RunningEndpoint | None
 ) -> EndpointConfig:
+    """Publish ``config`` as the endpoint's current one, and wait until ``server`` serves it.
+
+    Raises:
+        ServingError: the server rejected it, or did not apply it in time.
+    """
     published = configs.update(config.endpoint, lambda _: config)
     if server is not None:
         servers.wait_for_config(server, published.number)

@@ -4,6 +4,8 @@ cannot load. Real endpoint servers on loopback, boto3's waiters."""
 
 from __future__ import annotations
 
+import threading
+
 import boto3
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from algorithms.archive import archive_bytes
 from algorithms.classification_metrics import classification_metrics
 from flows import cli
 from tests.api.test_records import shaped
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.slow
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
@@ -101,3 +104,119 @@ def test_an_endpoint_whose_model_cannot_load_fails_saying_why(api, tmp_path):
     assert described["EndpointStatus"] == "Failed"
     assert "legacy binary format" in described["FailureReason"]
     client.delete_endpoint(EndpointName="legacy-endpoint")
+
+
+def invoke_until(
+    stop: threading.Event, url: str, endpoint: str, row: str, seen: list, failed: list
+):
+    """Invoke ``endpoint`` until ``stop`` is set; record each answering variant or failure."""
+    client = runtime(url)
+    while not stop.is_set():
+        try:
+            answer = client.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=row)
+            answer["Body"].read()
+            seen.append(answer["InvokedProductionVariant"])
+        except Exception as exc:
+            failed.append(repr(exc))
+
+
+def test_a_canary_update_under_load_and_weights_without_a_reload(api, demo):
+    client = api.client()
+    artifact = demo.described["ModelArtifacts"]["S3ModelArtifacts"]
+    host(client, "canary-endpoint", artifact)
+    client.get_waiter("endpoint_in_service").wait(EndpointName="canary-endpoint", WaiterConfig=WAIT)
+    client.create_model(
+        ModelName="canary-green",
+        ExecutionRoleArn="arn:aws:iam::000000000000:role/SageMakerRole",
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": artifact},
+    )
+    two = [
+        {"VariantName": "blue", "ModelName": "canary-endpoint", "InitialVariantWeight": 1},
+        {"VariantName": "green", "ModelName": "canary-green", "InitialVariantWeight": 1},
+    ]
+    for v in two:
+        v |= {"InitialInstanceCount": 1, "InstanceType": "ml.m4.xlarge"}
+    client.create_endpoint_config(EndpointConfigName="two-variants", ProductionVariants=two)
+    client.create_endpoint_config(EndpointConfigName="green-only", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": "canary-green", "InitialInstanceCount": 1,
+         "InstanceType": "ml.m4.xlarge"}])  # fmt: skip
+    row = ",".join("0" for _ in range(demo.frames["test"].shape[1] - 1))
+    stop, seen, failed = threading.Event(), [], []
+    load = [
+        threading.Thread(
+            target=invoke_until, args=(stop, api.url, "canary-endpoint", row, seen, failed)
+        )
+        for _ in range(4)
+    ]
+    for thread in load:
+        thread.start()
+    try:
+        canary = {"BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 2,
+                                            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50}},
+            "TerminationWaitInSeconds": 0},
+            "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "skiff-5xx-rate-5"}]}}  # fmt: skip
+        client.update_endpoint(
+            EndpointName="canary-endpoint", EndpointConfigName="green-only", DeploymentConfig=canary
+        )
+        states = set()
+
+        def settled() -> bool:
+            status = client.describe_endpoint(EndpointName="canary-endpoint")["EndpointStatus"]
+            states.add(status)
+            return "Updating" in states and status == "InService"
+
+        wait_for(settled, 120, "the canary update to finish", every=0.2)
+    finally:
+        stop.set()
+        for thread in load:
+            thread.join()
+    assert not failed, failed[:3]  # zero failed requests during the update
+    assert "Updating" in states and len(seen) > 20
+    assert seen[-1] == "AllTraffic"  # green took its name when it took all the traffic
+    described = client.describe_endpoint(EndpointName="canary-endpoint")
+    assert described["EndpointConfigName"] == "green-only" and "FailureReason" not in described
+
+    client.update_endpoint(EndpointName="canary-endpoint", EndpointConfigName="two-variants")
+    wait_for(
+        lambda: client.describe_endpoint(EndpointName="canary-endpoint")["EndpointStatus"] == "InService"
+        and client.describe_endpoint(EndpointName="canary-endpoint")["EndpointConfigName"] == "two-variants",
+        120, "the all-at-once update",
+    )  # fmt: skip
+    invoke = runtime(api.url)
+    answers = [
+        invoke.invoke_endpoint(EndpointName="canary-endpoint", ContentType="text/csv", Body=row)[
+            "InvokedProductionVariant"
+        ]
+        for _ in range(200)
+    ]
+    assert abs(answers.count("blue") - 100) <= 28  # 4σ of a fair split of 200
+    targeted = invoke.invoke_endpoint(
+        EndpointName="canary-endpoint", ContentType="text/csv", Body=row, TargetVariant="green"
+    )
+    assert targeted["InvokedProductionVariant"] == "green"
+    client.update_endpoint_weights_and_capacities(
+        EndpointName="canary-endpoint",
+        DesiredWeightsAndCapacities=[
+            {"VariantName": "blue", "DesiredWeight": 0},
+            {"VariantName": "green", "DesiredWeight": 1},
+        ],
+    )
+    answers = [
+        invoke.invoke_endpoint(EndpointName="canary-endpoint", ContentType="text/csv", Body=row)[
+            "InvokedProductionVariant"
+        ]
+        for _ in range(50)
+    ]
+    assert set(answers) == {"green"}
+    weights = {
+        v["VariantName"]: v["CurrentWeight"]
+        for v in client.describe_endpoint(EndpointName="canary-endpoint")["ProductionVariants"]
+    }
+    assert weights == {"blue": 0, "green": 1}
+    with pytest.raises(ClientError, match=r"alarm 'my-cloudwatch-alarm' is not one of Skiff's"):
+        client.update_endpoint(
+            EndpointName="canary-endpoint", EndpointConfigName="green-only",
+            DeploymentConfig={"AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "my-cloudwatch-alarm"}]}},
+        )  # fmt: skip
+    client.delete_endpoint(EndpointName="canary-endpoint")
