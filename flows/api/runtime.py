@@ -75,23 +75,26 @@ class Forwarder:
 
     async def invoke(self, request: Request, body: bytes) -> Response:
         name = request.path_params["name"]
-        server = await self._server(name)
-        if server is None:
-            return runtime_error(
-                "ValidationError",
-                f"Endpoint {name} of account {self.ctx.account} not found.",
-                400,
-            )
         headers = {h: v for h in REQUEST_HEADERS if (v := request.headers.get(h)) is not None}
-        try:
-            answer = await self._client(server).post(
-                f"/endpoints/{name}/invocations", content=body, headers=headers
-            )
-        except httpx.HTTPError as exc:
-            self._servers.pop(name, None)  # restarted, or stopped: look it up again
-            return runtime_error(
-                "ModelError", f"endpoint {name}'s server did not answer: {exc!r}", 424
-            )
+        for attempt in (1, 2):  # a server looked up a moment ago may have stopped since
+            server = await self._server(name)
+            if server is None:
+                return runtime_error(
+                    "ValidationError",
+                    f"Endpoint {name} of account {self.ctx.account} not found.",
+                    400,
+                )
+            try:
+                answer = await self._client(server).post(
+                    f"/endpoints/{name}/invocations", content=body, headers=headers
+                )
+                break
+            except httpx.HTTPError as exc:
+                self._servers.pop(name, None)  # stopped, or restarted: look it up again
+                if attempt == 2 or not isinstance(exc, httpx.ConnectError):
+                    return runtime_error(
+                        "ModelError", f"endpoint {name}'s server did not answer: {exc!r}", 424
+                    )
         passed = {h: v for h in ANSWER_HEADERS if (v := answer.headers.get(h)) is not None}
         if answer.status_code < 400:
             return Response(answer.content, status_code=answer.status_code, headers=passed)
