@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-import httpx
+import aiohttp
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -48,7 +48,7 @@ class Forwarder:
 
     def __init__(self, ctx: ApiContext):
         self.ctx = ctx
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._clients: dict[str, aiohttp.ClientSession] = {}
         self._servers: dict[str, tuple[RunningEndpoint | None, float]] = {}
 
     async def _server(self, name: str) -> RunningEndpoint | None:
@@ -60,16 +60,16 @@ class Forwarder:
             self._servers[name] = (server, time.monotonic())
         return server
 
-    def _client(self, server: RunningEndpoint) -> httpx.AsyncClient:
+    def _client(self, server: RunningEndpoint) -> aiohttp.ClientSession:
         key = f"{server.url} {server.pid}"
         if key not in self._clients:
             options = server.http_options()
-            self._clients[key] = httpx.AsyncClient(
+            self._clients[key] = aiohttp.ClientSession(
                 base_url=server.url,
                 headers=options["headers"],
-                verify=options["verify"],
-                timeout=httpx.Timeout(70.0, connect=5.0),
-                limits=httpx.Limits(max_keepalive_connections=64),
+                connector=aiohttp.TCPConnector(limit=64, ssl=options["verify"]),
+                timeout=aiohttp.ClientTimeout(total=70, connect=5),
+                skip_auto_headers=("User-Agent",),
             )
         return self._clients[key]
 
@@ -85,40 +85,42 @@ class Forwarder:
                     400,
                 )
             try:
-                answer = await self._client(server).post(
-                    f"/endpoints/{name}/invocations", content=body, headers=headers
-                )
+                async with self._client(server).post(
+                    f"/endpoints/{name}/invocations", data=body, headers=headers
+                ) as answer:
+                    content = await answer.read()
                 break
-            except httpx.HTTPError as exc:
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 self._servers.pop(name, None)  # stopped, or restarted: look it up again
-                if attempt == 2 or not isinstance(exc, httpx.ConnectError):
+                if attempt == 2 or not isinstance(exc, aiohttp.ClientConnectionError):
                     return runtime_error(
                         "ModelError", f"endpoint {name}'s server did not answer: {exc!r}", 424
                     )
         passed = {h: v for h in ANSWER_HEADERS if (v := answer.headers.get(h)) is not None}
-        if answer.status_code < 400:
-            return Response(answer.content, status_code=answer.status_code, headers=passed)
-        message = _message(answer)
-        if answer.status_code < 500 and answer.status_code not in (408, 424):
+        code = answer.status
+        if code < 400:
+            return Response(content, status_code=code, headers=passed)
+        message = _message(content)
+        if code < 500 and code not in (408, 424):
             return runtime_error("ValidationError", message, 400)
         return runtime_error(
             "ModelError",
-            f'Received server error ({answer.status_code}) from model with message "{message}".',
+            f'Received server error ({code}) from model with message "{message}".',
             424,
-            OriginalStatusCode=answer.status_code,
+            OriginalStatusCode=code,
             OriginalMessage=message,
         )
 
     async def close(self) -> None:
         for client in self._clients.values():
-            await client.aclose()
+            await client.close()
 
 
-def _message(answer: httpx.Response) -> str:
+def _message(content: bytes) -> str:
     try:
-        found = json.loads(answer.content)
+        found = json.loads(content)
         if isinstance(found, dict):
             return str(found.get("message") or found.get("error") or found)
     except (ValueError, UnicodeDecodeError):
         pass
-    return answer.text[:1000]
+    return content.decode("utf-8", "replace")[:1000]
