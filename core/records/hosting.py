@@ -67,6 +67,7 @@ class HostedEndpoint(BaseModel):
     updating_to: str | None = None  # an UpdateEndpoint under way, to this config
     update_pid: int | None = None  # the process running it (this machine's)
     update_failure: str | None = None  # why the last update was rolled back
+    rolling_back: bool = False  # the update under way is putting the old config back
 
 
 class HostingStore(Records):

@@ -21,6 +21,7 @@ from serving.control import rollouts, servers
 from serving.control.rollouts import BlueGreen, UpdatePolicy
 
 TAG = "sagemaker-api"
+OVER = {"updating_to": None, "update_pid": None, "update_failure": None, "rolling_back": False}
 
 
 @flow(name="sagemaker-endpoint-update", log_prints=True)
@@ -41,7 +42,13 @@ def endpoint_update(store: str, name: str, config_name: str, policy: dict[str, A
             blue = {v.name for v in configs.current(name).variants}
             staged = new.name if new.name not in blue else f"{new.name[:57]}-green"
             green = Variant(name=staged, model=new.model, weight=1.0)
-            BlueGreen(configs, server, UpdatePolicy(**policy)).run(green, what, new.name)
+
+            def rolling_back(why: str) -> None:  # DescribeEndpoint says RollingBack meanwhile
+                latest = hosting.endpoint(name) or record
+                hosting.save_endpoint(latest.model_copy(update={"rolling_back": True}))
+
+            update = BlueGreen(configs, server, UpdatePolicy(**policy), on_rollback=rolling_back)
+            update.run(green, what, new.name)
         else:  # several variants: all at once, the old config back if they cannot load
             old = configs.current(name)
             variants = [
@@ -57,18 +64,9 @@ def endpoint_update(store: str, name: str, config_name: str, policy: dict[str, A
                 )
                 raise
     except Exception as exc:
-        hosting.save_endpoint(
-            record.model_copy(
-                update={"updating_to": None, "update_pid": None, "update_failure": str(exc)}
-            )
-        )
+        hosting.save_endpoint(record.model_copy(update={**OVER, "update_failure": str(exc)}))
         raise
-    hosting.save_endpoint(
-        record.model_copy(
-            update={"config_name": config_name, "updating_to": None, "update_pid": None,
-                    "update_failure": None}
-        )
-    )  # fmt: skip
+    hosting.save_endpoint(record.model_copy(update={**OVER, "config_name": config_name}))
     return config_name
 
 

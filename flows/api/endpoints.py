@@ -92,7 +92,8 @@ def endpoint_status(ctx: ApiContext, name: str) -> tuple[str, str | None, Endpoi
         and record.updating_to
         and (record.update_pid is None or alive(record.update_pid))
     ):
-        return "Updating", None, current, status.workers
+        state = "RollingBack" if record.rolling_back else "Updating"
+        return state, None, current, status.workers
     if status.serves(current.number):
         last_failure = record.update_failure if record is not None else None
         return "InService", last_failure, current, status.workers

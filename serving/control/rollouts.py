@@ -91,9 +91,11 @@ class BlueGreen:
         server: servers.RunningEndpoint,
         policy: UpdatePolicy,
         sleep: Callable[[float], None] = time.sleep,
+        on_rollback: Callable[[str], None] | None = None,
     ):
         self.configs, self.server, self.policy, self.sleep = configs, server, policy, sleep
         self.name = server.name
+        self.on_rollback = on_rollback  # told why, before the old config is put back
 
     def run(self, green: Variant, what: str, final_name: str | None = None) -> EndpointConfig:
         """Shift the traffic to ``green`` step by step; return the final config, in which
@@ -157,6 +159,8 @@ class BlueGreen:
         return scrapes.parse(response.text).get(variant, scrapes.VariantCounters())
 
     def _rollback(self, blue: EndpointConfig, why: str) -> None:
+        if self.on_rollback is not None:
+            self.on_rollback(why)
         restored = blue.model_copy(update={"reason": f"rollback: {why}", "transitional": False})
         back = self.configs.update(self.name, lambda _: restored)
         servers.wait_for_config(self.server, back.number)

@@ -120,7 +120,7 @@ def invoke_until(
             failed.append(repr(exc))
 
 
-def test_a_canary_update_under_load_and_weights_without_a_reload(api, demo):
+def test_a_canary_update_under_load_and_weights_without_a_reload(api, demo, tmp_path):
     client = api.client()
     artifact = demo.described["ModelArtifacts"]["S3ModelArtifacts"]
     host(client, "canary-endpoint", artifact)
@@ -214,6 +214,29 @@ def test_a_canary_update_under_load_and_weights_without_a_reload(api, demo):
         for v in client.describe_endpoint(EndpointName="canary-endpoint")["ProductionVariants"]
     }
     assert weights == {"blue": 0, "green": 1}
+    # An update whose model cannot load is rolled back: the old variants serve on.
+    legacy = tmp_path / "model.tar.gz"
+    legacy.write_bytes(archive_bytes(b"binf" + bytes(100) + b"gbtree"))
+    client.create_model(
+        ModelName="canary-legacy",
+        ExecutionRoleArn="arn:aws:iam::000000000000:role/SageMakerRole",
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"file://{legacy}"},
+    )
+    client.create_endpoint_config(EndpointConfigName="legacy-only", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": "canary-legacy", "InitialInstanceCount": 1,
+         "InstanceType": "ml.m4.xlarge"}])  # fmt: skip
+    client.update_endpoint(EndpointName="canary-endpoint", EndpointConfigName="legacy-only")
+    rolled_back = wait_for(
+        lambda: (d := client.describe_endpoint(EndpointName="canary-endpoint"))["EndpointStatus"]
+        == "InService" and d,
+        120, "the failed update to be rolled back",
+    )  # fmt: skip
+    assert "legacy binary format" in rolled_back["FailureReason"]
+    assert rolled_back["EndpointConfigName"] == "two-variants"
+    answer = invoke.invoke_endpoint(
+        EndpointName="canary-endpoint", ContentType="text/csv", Body=row
+    )
+    assert answer["InvokedProductionVariant"] == "green"
     with pytest.raises(ClientError, match=r"alarm 'my-cloudwatch-alarm' is not one of Skiff's"):
         client.update_endpoint(
             EndpointName="canary-endpoint", EndpointConfigName="green-only",
