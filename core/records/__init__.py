@@ -11,6 +11,10 @@ Layout under the store root::
     registry/<group>/<n>/approval.json        its approval status and history
     endpoints/<name>/configs/<n>.json         every config an endpoint had, claimed in turn
     endpoints/<name>/config.json              the current one (what servers poll)
+    hosting/models/<name>.json                a hosted model (SageMaker's CreateModel)
+    hosting/endpoint-configs/<name>.json      a named endpoint config (CreateEndpointConfig)
+    hosting/endpoints/<name>.json             which named config an endpoint was made from
+    tags/<kind>/<name>.json                   a resource's tags (skiff api)
 
 The rules (``base.Records``): a name or number is claimed by creating its first object
 exclusively and complete; objects are written whole; what names a set of objects is

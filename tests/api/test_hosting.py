@@ -152,7 +152,7 @@ def test_a_canary_update_under_load_and_weights_without_a_reload(api, demo, tmp_
         thread.start()
     try:
         canary = {"BlueGreenUpdatePolicy": {
-            "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 2,
+            "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 1,
                                             "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 50}},
             "TerminationWaitInSeconds": 0},
             "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "skiff-5xx-rate-5"}]}}  # fmt: skip
