@@ -79,7 +79,7 @@ def create_model(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
         raise invalid(f"ModelDataUrl {url!r} must be an s3:// or a file:// URL")
     try:
         with fsspec.open(url, "rb", **ctx.store.storage_options) as f:
-            digest = hashlib.sha256(f.read()).hexdigest()
+            digest = hashlib.file_digest(f, "sha256").hexdigest()  # in chunks: models are big
     except (OSError, ValueError) as exc:  # missing, no access, no such bucket
         raise invalid(f"Could not find model data at {url}. ({type(exc).__name__})") from None
     model = HostedModel(

@@ -12,7 +12,7 @@ from typing import Any
 import fsspec
 import numpy as np
 
-from algorithms.archive import MEMBER, read_model_archive
+from algorithms.archive import MEMBER, model_format, read_model_archive
 from algorithms.catalog import resolve_predictor
 from algorithms.schema import FeatureSchema
 from core.errors import ModelLoadError, SkiffError
@@ -92,7 +92,8 @@ def load_hosted(store: Store, name: str) -> LoadedModel:
                 f"(SHA-256 {digest[:12]}…, expected {model.archive_sha256[:12]}…)"
             )
         raw = read_model_archive(archive, model.model_data_url)
-        predictor = _load_predictor("xgboost", MEMBER, raw)
+        # Named by its format: XGBoost reads a file's format from its extension.
+        predictor = _load_predictor("xgboost", f"{MEMBER}.{model_format(raw)}", raw)
         return LoadedModel(predictor, predictor.num_features).warmed_up()
     except ModelLoadError:
         raise
