@@ -46,11 +46,12 @@ class _Popen:
 def start_if_needed() -> str:
     """Start the temporary server now, tied to this process, unless a server is named; the
     API URL of the server in use (for child processes, which would start their own)."""
-    from prefect.server.api import server as prefect_server
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
 
     if PREFECT_API_URL.value():
         return PREFECT_API_URL.value()
+    # Only now: the server's modules take 2 s to import, for nothing when a server is named.
+    from prefect.server.api import server as prefect_server
     folder = runtime_root()
     folder.mkdir(parents=True, exist_ok=True)
     temporary = prefect_server.SubprocessASGIServer()  # the one Prefect itself would use
