@@ -52,6 +52,7 @@ def start_if_needed() -> str:
         return PREFECT_API_URL.value()
     # Only now: the server's modules take 2 s to import, for nothing when a server is named.
     from prefect.server.api import server as prefect_server
+
     folder = runtime_root()
     folder.mkdir(parents=True, exist_ok=True)
     temporary = prefect_server.SubprocessASGIServer()  # the one Prefect itself would use

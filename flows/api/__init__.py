@@ -12,5 +12,8 @@ same records the ``skiff`` command and the pipeline use, and owns no storage of 
   ``training_reads``: DescribeTrainingJob, ListTrainingJobs
 - ``launch``: where a job runs, and its process; ``job_flow``: that process, a Prefect flow run
 - ``context``: the store, ARNs, placement every operation shares
+- ``hosting`` (models, endpoint configs), ``endpoints``, ``endpoint_updates`` (with
+  ``endpoint_flow``, an update's flow run), ``runtime`` (InvokeEndpoint, forwarded)
+- ``logs``: the part of CloudWatch Logs that follows a training job; ``pages``: List paging
 - ``tags``: AddTags, ListTags, DeleteTags
 """

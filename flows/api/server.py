@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from core.errors import SkiffError
-from flows.api import endpoint_updates, endpoints, hosting, tags, training
+from flows.api import endpoint_updates, endpoints, hosting, logs, tags, training
 from flows.api.auth import verify
 from flows.api.context import ApiContext
 from flows.api.errors import ApiError, internal, invalid
@@ -36,6 +36,11 @@ OPERATIONS: dict[str, Operation] = {
     **endpoints.OPERATIONS,
     **endpoint_updates.OPERATIONS,
     **tags.OPERATIONS,
+}
+# X-Amz-Target's prefix → the service (botocore's name for its model) and its operations.
+SERVICES: dict[str, tuple[str, dict[str, Operation]]] = {
+    "SageMaker": ("sagemaker", OPERATIONS),
+    "Logs_20140328": ("logs", logs.OPERATIONS),  # what SageMaker code reads of CloudWatch Logs
 }
 MAX_BODY = 5 * 1024 * 1024
 JSON_11 = "application/x-amz-json-1.1"
@@ -68,14 +73,15 @@ def make_app(ctx: ApiContext, credentials: dict[str, str] | None = None) -> Star
                 headers = {k.lower(): v for k, v in request.headers.items()}
                 verify(credentials, "POST", str(request.url), headers, body)
             target = request.headers.get("x-amz-target", "")
-            service, _, name = target.partition(".")
-            if service != "SageMaker" or not name:
+            prefix, _, name = target.partition(".")
+            if prefix not in SERVICES or not name:
                 raise ApiError("UnknownOperationException", f"unknown X-Amz-Target {target!r}")
-            model = operation(name)  # SageMaker's, or UnknownOperationException
-            handler = OPERATIONS.get(name)
+            service, operations = SERVICES[prefix]
+            model = operation(name, service)  # the service's, or UnknownOperationException
+            handler = operations.get(name)
             if handler is None:
                 raise invalid(
-                    f"{name} is not supported by Skiff; supported: {', '.join(sorted(OPERATIONS))}"
+                    f"{name} is not supported by Skiff; supported: {', '.join(sorted(operations))}"
                 )
             try:
                 params = json.loads(body or b"{}")

@@ -22,23 +22,23 @@ from flows.api.errors import ApiError, invalid
 
 
 @functools.cache
-def service_model() -> ServiceModel:
+def service_model(service: str = "sagemaker") -> ServiceModel:
     import botocore.session
 
-    return botocore.session.get_session().get_service_model("sagemaker")
+    return botocore.session.get_session().get_service_model(service)
 
 
-def operation(name: str) -> OperationModel:
-    """SageMaker's operation ``name``.
+def operation(name: str, service: str = "sagemaker") -> OperationModel:
+    """The operation ``name`` of ``service`` (SageMaker's, or CloudWatch Logs').
 
     Raises:
-        ApiError: SageMaker has no such operation.
+        ApiError: the service has no such operation.
     """
     try:
-        return service_model().operation_model(name)
+        return service_model(service).operation_model(name)
     except Exception:  # botocore's OperationNotFoundError
         raise ApiError(
-            "UnknownOperationException", f"SageMaker has no operation {name!r}"
+            "UnknownOperationException", f"{service} has no operation {name!r}"
         ) from None
 
 

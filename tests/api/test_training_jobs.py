@@ -23,6 +23,7 @@ from core.records.jobs import JobStore
 from flows import cli
 from flows.api.shapes import service_model
 from tests.api.conftest import sagemaker, start_api
+from tests.api.test_logs import logs_client
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.slow
@@ -127,6 +128,16 @@ def test_the_2017_demo_trains_on_two_instances_and_its_model_loads_in_xgboost(ap
     np.testing.assert_array_equal(skiffs.predict(validation[:, 1:]), scores)
     log = jobs.log(job)
     assert "a LocalCluster of 2 workers" in log and "hyperparameter 'silent' ignored" in log
+    streams = logs_client(api.url).describe_log_streams(  # what fit(logs=True) follows
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{job}/"
+    )["logStreams"]
+    assert len(streams) == 2
+    events = logs_client(api.url).get_log_events(
+        logGroupName="/aws/sagemaker/TrainingJobs",
+        logStreamName=streams[0]["logStreamName"],
+        startFromHead=True,
+    )["events"]
+    assert any(e["message"].startswith("[99] train-auc:") for e in events)
     assert cli.main(["--store", api.store.root, "jobs", "list"]) == 0
     assert job in capsys.readouterr().out
     tags = client.list_tags(ResourceArn=described["TrainingJobArn"])["Tags"]
