@@ -111,14 +111,8 @@ class TrainingBackend(ABC):
             job = self.prepare(jobs.spec(name))
             jobs.publish(jobs.key(name, "job.json"), job)  # with the resources it was given
         except Exception as exc:
-            status = jobs.status(name)
-            if not status.status.terminal:
-                reason = f"cannot start on the {self.name} backend: {exc}"
-                status = status.moved(
-                    Status.FAILED, Secondary.FAILED, reason, failure_reason=reason
-                )
-                jobs.write_status(status)
-            return status
+            reason = f"cannot start on the {self.name} backend: {exc}"
+            return jobs.end(name, Status.FAILED, Secondary.FAILED, reason)
         return self.execute(job, jobs)
 
     def prepare(self, job: TrainingJob) -> TrainingJob:

@@ -81,12 +81,9 @@ class LocalBackend(TrainingBackend):
         reader.join(timeout=5)
         if stop is not None:
             return self._record_stop(jobs, job.name, *stop)
-        status = jobs.status(job.name)
-        if not status.status.terminal:  # the runner died before it could say why
-            reason = f"training process exited with code {proc.returncode}: " + " | ".join(tail)
-            status = status.moved(Status.FAILED, Secondary.FAILED, reason, failure_reason=reason)
-            jobs.write_status(status)
-        return status
+        # Still not over: the runner died before it could say why.
+        reason = f"training process exited with code {proc.returncode}: " + " | ".join(tail)
+        return jobs.end(job.name, Status.FAILED, Secondary.FAILED, reason)
 
     def _wait(
         self, proc: subprocess.Popen, job: TrainingJob, jobs: JobStore, started: float
@@ -117,11 +114,7 @@ class LocalBackend(TrainingBackend):
 
     @staticmethod
     def _record_stop(jobs: JobStore, name: str, secondary: Secondary, message: str) -> JobStatus:
-        status = jobs.status(name)
-        if not status.status.terminal:
-            status = status.moved(Status.STOPPED, secondary, message, failure_reason=message)
-            jobs.write_status(status)
-        return status
+        return jobs.end(name, Status.STOPPED, secondary, message)
 
 
 def _relay(proc: subprocess.Popen, name: str, tail: collections.deque[str]) -> None:

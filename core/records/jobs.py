@@ -263,6 +263,16 @@ class JobStore(Records):
     def write_log(self, name: str, text: str) -> None:
         self.store.write_bytes(self.key(name, "log.txt"), text.encode())
 
+    def end(self, name: str, status: Status, secondary: Secondary, reason: str) -> JobStatus:
+        """End a job that is not over yet (Failed or Stopped, ``reason`` its failure reason);
+        a job already over is left as it is (its runner said why first). Returns its status."""
+        current = self.status(name)
+        if current.status.terminal:
+            return current
+        ended = current.moved(status, secondary, reason, failure_reason=reason)
+        self.write_status(ended)
+        return ended
+
     def request_stop(self, name: str) -> JobStatus:
         """Ask a running job to stop; the backend running it sees the marker and stops it."""
         status = self.status(name)

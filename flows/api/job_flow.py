@@ -29,12 +29,8 @@ def training_job(store: str, name: str, backend: str, options: dict[str, Any]) -
     try:
         chosen = get_backend(backend, **options)
     except SkiffError as exc:  # say why in the job's record, or it would only go silent
-        jobs = JobStore(Store(store))
         reason = f"cannot use the {backend} backend: {exc}"
-        status = jobs.status(name).moved(
-            Status.FAILED, Secondary.FAILED, reason, failure_reason=reason
-        )
-        jobs.write_status(status)
+        JobStore(Store(store)).end(name, Status.FAILED, Secondary.FAILED, reason)
         raise
     with chosen:
         status = chosen.run_recorded(name, Store(store))
