@@ -22,7 +22,7 @@ from flows.api.context import ApiContext
 from flows.api.errors import invalid
 from flows.api.pages import page, wanted
 from flows.api.shapes import epoch, refuse_unsupported
-from flows.api.training import XGBOOST_IMAGE
+from flows.api.training import XGBOOST_IMAGE, storage_url
 
 MODEL, CONFIG = "model", "endpoint-config"
 MODEL_HONOURED = frozenset({
@@ -75,8 +75,7 @@ def create_model(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     url = container.get("ModelDataUrl")
     if not url:
         raise invalid("PrimaryContainer.ModelDataUrl is required (the job's model.tar.gz)")
-    if not url.startswith(("s3://", "file://")):
-        raise invalid(f"ModelDataUrl {url!r} must be an s3:// or a file:// URL")
+    storage_url(url, "ModelDataUrl")
     try:
         with fsspec.open(url, "rb", **ctx.store.storage_options) as f:
             digest = hashlib.file_digest(f, "sha256").hexdigest()  # in chunks: models are big
@@ -131,7 +130,9 @@ def delete_model(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
 SORT_KEYS = {"Name": lambda s: s["Name"], "CreationTime": lambda s: s["CreationTime"]}
 
 
-def _listed(ctx: ApiContext, folder: str, kind: str, p: dict[str, Any], read: Any) -> list:
+def _listed(
+    ctx: ApiContext, folder: str, kind: str, p: dict[str, Any], read: Any
+) -> tuple[list[dict[str, Any]], str | None]:
     found = []
     for name in HostingStore(ctx.store).names(folder):
         try:
@@ -140,8 +141,7 @@ def _listed(ctx: ApiContext, folder: str, kind: str, p: dict[str, Any], read: An
             continue
         if wanted(name, created, p):
             found.append({"Name": name, "Arn": ctx.arn(kind, name), "CreationTime": created})
-    items, token = page(found, p, SORT_KEYS, default_order="Descending")
-    return [items, token]
+    return page(found, p, SORT_KEYS, default_order="Descending")
 
 
 def list_models(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from core.errors import JobError
 from core.records.jobs import JobStore, TrainingJob
 from flows.api.context import ApiContext
 from flows.api.errors import ApiError, invalid
+from flows.api.pages import window
 
 GROUP = "/aws/sagemaker/TrainingJobs"
 
@@ -84,12 +85,8 @@ def describe_log_streams(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
             streams.append(entry)
     key = "lastEventTimestamp" if p.get("orderBy") == "LastEventTime" else "logStreamName"
     streams.sort(key=lambda s: s.get(key, 0), reverse=bool(p.get("descending")))
-    start = _offset(p.get("nextToken"), "")
-    limit = p.get("limit", 50)
-    answer: dict[str, Any] = {"logStreams": streams[start : start + limit]}
-    if start + limit < len(streams):
-        answer["nextToken"] = str(start + limit)
-    return answer
+    found, token = window(streams, p.get("nextToken"), p.get("limit", 50), "nextToken")
+    return {"logStreams": found} | ({"nextToken": token} if token else {})
 
 
 def get_log_events(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -113,9 +110,8 @@ def get_log_events(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     limit = p.get("limit", 10_000)
     token = p.get("nextToken")
     if token:
-        direction = token[:2]
-        at = _offset(token[2:], token)
-        start, end = (at, at + limit) if direction == "f/" else (max(at - limit, 0), at)
+        at = _position(token)
+        start, end = (at, at + limit) if token[:2] == "f/" else (max(at - limit, 0), at)
     elif p.get("startFromHead"):
         start, end = 0, limit
     else:
@@ -128,12 +124,11 @@ def get_log_events(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _offset(token: str | None, shown: str) -> int:
-    if not token:
-        return 0
-    if not token.isdigit():
-        raise invalid(f"nextToken {shown or token!r} is not one this server gave")
-    return int(token)
+def _position(token: str) -> int:
+    """Where a GetLogEvents token (``f/<n>`` forward, ``b/<n>`` backward) points."""
+    if token[:2] not in ("f/", "b/") or not token[2:].isdigit():
+        raise invalid(f"nextToken {token!r} is not one this server gave")
+    return int(token[2:])
 
 
 OPERATIONS = {"DescribeLogStreams": describe_log_streams, "GetLogEvents": get_log_events}

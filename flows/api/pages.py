@@ -10,8 +10,6 @@ from typing import Any
 
 from flows.api.errors import invalid
 
-NAME_AND_TIME_FILTERS = ("NameContains", "CreationTimeAfter", "CreationTimeBefore")
-
 
 def wanted(name: str, created: float, p: dict[str, Any]) -> bool:
     """Whether a resource passes the request's NameContains and CreationTime filters."""
@@ -41,17 +39,28 @@ def page(
         key=sort_keys[p.get("SortBy", default_sort)],
         reverse=p.get("SortOrder", default_order) == "Descending",
     )
-    start = _offset(p.get("NextToken"))
-    size = p.get("MaxResults", 10)
+    return window(items, p.get("NextToken"), p.get("MaxResults", 10))
+
+
+def window(
+    items: list[Any], token: str | None, size: int, field: str = "NextToken"
+) -> tuple[list[Any], str | None]:
+    """The ``size`` items from where ``token`` (one this server gave, or None: the start)
+    points, and the token of what follows, if anything does.
+
+    Raises:
+        ApiError: a token this server did not give (``field``: its name in the request).
+    """
+    start = _offset(token, field)
     more = start + size < len(items)
-    token = base64.urlsafe_b64encode(json.dumps({"offset": start + size}).encode()).decode()
-    return items[start : start + size], token if more else None
+    following = base64.urlsafe_b64encode(json.dumps({"offset": start + size}).encode()).decode()
+    return items[start : start + size], following if more else None
 
 
-def _offset(token: str | None) -> int:
+def _offset(token: str | None, field: str) -> int:
     if not token:
         return 0
     try:
         return int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
     except (ValueError, KeyError, TypeError):
-        raise invalid(f"NextToken {token!r} is not one this server gave") from None
+        raise invalid(f"{field} {token!r} is not one this server gave") from None

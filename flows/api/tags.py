@@ -9,7 +9,8 @@ from core.records.endpoints import EndpointStore
 from core.records.hosting import HostingStore
 from core.records.jobs import JobStore
 from flows.api.context import ApiContext
-from flows.api.errors import invalid, limit_exceeded, not_found
+from flows.api.errors import limit_exceeded, not_found
+from flows.api.pages import window
 
 MAX_TAGS = 50  # SageMaker's limit per resource
 
@@ -61,16 +62,8 @@ def add_tags(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
 
 def list_tags(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     kind, name = _resource(ctx, p["ResourceArn"])
-    tags = read(ctx, kind, name)
-    token = p.get("NextToken", "0")
-    if not token.isdigit():
-        raise invalid(f"NextToken {token!r} is not one this server gave")
-    start = int(token)
-    size = p.get("MaxResults", 50)
-    answer: dict[str, Any] = {"Tags": tags[start : start + size]}
-    if start + size < len(tags):
-        answer["NextToken"] = str(start + size)
-    return answer
+    tags, token = window(read(ctx, kind, name), p.get("NextToken"), p.get("MaxResults", 50))
+    return {"Tags": tags} | ({"NextToken": token} if token else {})
 
 
 def delete_tags(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:

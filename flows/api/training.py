@@ -88,7 +88,7 @@ def create_training_job(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     output = p["OutputDataConfig"]
     if output.get("CompressionType", "GZIP") != "GZIP":
         raise invalid("OutputDataConfig.CompressionType NONE is not supported: models are tar.gz")
-    out_url = _url(output["S3OutputPath"], "OutputDataConfig.S3OutputPath").rstrip("/")
+    out_url = storage_url(output["S3OutputPath"], "OutputDataConfig.S3OutputPath").rstrip("/")
     hyperparameters = dict(p.get("HyperParameters", {}))
     try:
         resolve_algorithm("xgboost").validate_hyperparameters(hyperparameters)
@@ -132,7 +132,12 @@ def create_training_job(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     return {"TrainingJobArn": ctx.arn(KIND, name)}
 
 
-def _url(url: str, field: str) -> str:
+def storage_url(url: str, field: str) -> str:
+    """``url`` if SageMaker's code may name it (s3://, or file:// as its local mode allows).
+
+    Raises:
+        ApiError: another kind of URL, naming the field.
+    """
     if not url.startswith(("s3://", "file://")):
         raise invalid(f"{field} {url!r} must be an s3:// or a file:// URL")
     return url
@@ -162,7 +167,7 @@ def _channels(config: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, s
             channel_format(content_type)
         except SkiffError as exc:
             raise invalid(f"channel {name!r}: {exc}") from None
-        channels[name] = _url(source["S3Uri"], f"channel {name!r} S3Uri")
+        channels[name] = storage_url(source["S3Uri"], f"channel {name!r} S3Uri")
         content_types[name] = content_type
     if "train" not in channels:
         raise invalid("InputDataConfig needs a 'train' channel")
