@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from core.clock import now
-from core.errors import AlreadyExistsError, NotFoundError, ServingError
+from core.errors import NotFoundError, ServingError
 from core.names import VariantName, check_name
 from core.records.base import Records
 
@@ -120,6 +120,3 @@ class HostingStore(Records):
         return sorted(
             key.removesuffix(".json") for key in self.store.list(folder) if key.endswith(".json")
         )
-
-
-__all__ = ["AlreadyExistsError", "HostedModel", "HostingStore", "NamedEndpointConfig"]

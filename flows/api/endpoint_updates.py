@@ -98,8 +98,8 @@ def update_policy(config: dict[str, Any], instances: int) -> UpdatePolicy:
 def update_endpoint(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     refuse_unsupported("UpdateEndpoint", p, HONOURED, ACCEPTED)
     name, config_name = p["EndpointName"], p["EndpointConfigName"]
-    state, _, current, _ = endpoint_status(ctx, name)
-    if state != "InService":
+    state = endpoint_status(ctx, name)
+    if state.status != "InService":
         raise invalid(f'Cannot update in-progress endpoint "{ctx.arn(KIND, name)}".')
     named = named_config(ctx, config_name)
     instances = max(v.instance_count for v in named.variants)
@@ -109,8 +109,8 @@ def update_endpoint(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
             f"{policy.strategy} shifts traffic to one new variant; {config_name} has "
             f"{len(named.variants)} (give it one, or update ALL_AT_ONCE)"
         )
-    hosting = HostingStore(ctx.store)
-    record = hosting.endpoint(name) or HostedEndpoint(
+    hosting, current = HostingStore(ctx.store), state.current
+    record = state.record or HostedEndpoint(
         name=name, config_name=f"{name}-config-{current.number}", created_at=current.created_at
     )
     arguments = [ctx.store.root, name, config_name, "--policy", policy.model_dump_json()]
@@ -126,8 +126,9 @@ def update_endpoint(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
 
 def update_weights_and_capacities(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     name = p["EndpointName"]
-    state, _, _, workers = endpoint_status(ctx, name)
-    if state != "InService":
+    state = endpoint_status(ctx, name)
+    workers = state.workers
+    if state.status != "InService":
         raise invalid(f'Cannot update in-progress endpoint "{ctx.arn(KIND, name)}".')
     weights = {}
     for desired in p["DesiredWeightsAndCapacities"]:

@@ -12,6 +12,7 @@ deploy`` made reads the same, its EndpointConfigName ``<endpoint>-config-<n>``.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,14 +47,11 @@ def create_endpoint(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     if configs.exists(name):
         raise exists
     named = named_config(ctx, config_name)
+    record = HostedEndpoint(name=name, config_name=config_name, request=p)
     try:
-        hosting.create_endpoint(HostedEndpoint(name=name, config_name=config_name, request=p))
-    except AlreadyExistsError:  # created before, then deleted: this is a new one
-        old = hosting.endpoint(name)
-        if old is not None and configs.exists(name):
-            raise exists from None
-        hosting.delete(hosting.ENDPOINTS, name)
-        hosting.create_endpoint(HostedEndpoint(name=name, config_name=config_name, request=p))
+        hosting.create_endpoint(record)
+    except AlreadyExistsError:  # left by one that `skiff endpoints delete` retired: a new one
+        hosting.save_endpoint(record)
     variants = [Variant(name=v.name, model=v.model, weight=v.weight) for v in named.variants]
     first = EndpointConfig(endpoint=name, variants=variants, reason=f"CreateEndpoint {config_name}")
     configs.update(name, lambda _: first)
@@ -63,8 +61,19 @@ def create_endpoint(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     return {"EndpointArn": ctx.arn(KIND, name)}
 
 
-def endpoint_status(ctx: ApiContext, name: str) -> tuple[str, str | None, EndpointConfig, int]:
-    """(EndpointStatus, FailureReason, the current config, workers serving) of ``name``.
+@dataclass(frozen=True)
+class EndpointState:
+    """An endpoint as SageMaker describes it, read from its records and its server."""
+
+    status: str  # EndpointStatus
+    failure_reason: str | None
+    current: EndpointConfig  # the config it serves, or is moving to
+    workers: int  # server workers serving it (0 while none does)
+    record: HostedEndpoint | None  # None for one the pipeline or `skiff` made
+
+
+def endpoint_status(ctx: ApiContext, name: str) -> EndpointState:
+    """Endpoint ``name``'s status, read live from its server.
 
     Raises:
         ApiError: no such endpoint.
@@ -75,42 +84,47 @@ def endpoint_status(ctx: ApiContext, name: str) -> tuple[str, str | None, Endpoi
     except EndpointNotFound:
         raise missing(ctx, name) from None
     record = hosting.endpoint(name)
+
+    def state(status: str, reason: str | None = None, workers: int = 0) -> EndpointState:
+        return EndpointState(status, reason, current, workers, record)
+
     if record is not None and record.failure_reason:
-        return "Failed", record.failure_reason, current, 0
+        return state("Failed", record.failure_reason)
     server = servers.running(ctx.store, name)
     if server is None:
         created = datetime.fromisoformat(record.created_at) if record else None
         if created and (datetime.now(UTC) - created).total_seconds() < START_GRACE_SECONDS:
-            return "Creating", None, current, 0
-        reason = f"no server runs endpoint {name} on this machine: skiff endpoints start {name}"
-        return "Failed", reason, current, 0
+            return state("Creating")
+        return state(
+            "Failed",
+            f"no server runs endpoint {name} on this machine: skiff endpoints start {name}",
+        )
     status = servers.status_of(server)
     if status is None:
-        return "Creating", None, current, 0
+        return state("Creating")
     if (
         record is not None
         and record.updating_to
         and (record.update_pid is None or alive(record.update_pid))
     ):
-        state = "RollingBack" if record.rolling_back else "Updating"
-        return state, None, current, status.workers
+        return state("RollingBack" if record.rolling_back else "Updating", None, status.workers)
     if status.serves(current.number):
         last_failure = record.update_failure if record is not None else None
-        return "InService", last_failure, current, status.workers
+        return state("InService", last_failure, status.workers)
     if status.rejected(current.number) and status.config_number is None:
         # It never served: the endpoint failed to come up. Say why, and stop its server.
         reason = status.last_error or f"see {server.log}"
         if record is not None:
             hosting.failed(record, reason)
         servers.stop(ctx.store, name)
-        return "Failed", reason, current, 0
-    return ("Creating" if status.config_number is None else "Updating"), None, current, 0
+        return state("Failed", reason)
+    return state("Creating" if status.config_number is None else "Updating")
 
 
 def describe_endpoint(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     name = p["EndpointName"]
-    state, reason, current, workers = endpoint_status(ctx, name)
-    record = HostingStore(ctx.store).endpoint(name)
+    state = endpoint_status(ctx, name)
+    current, workers, record = state.current, state.workers, state.record
     variants = [
         {
             "VariantName": v.name,
@@ -126,12 +140,12 @@ def describe_endpoint(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
         "EndpointArn": ctx.arn(KIND, name),
         "EndpointConfigName": record.config_name if record else f"{name}-config-{current.number}",
         "ProductionVariants": variants,
-        "EndpointStatus": state,
+        "EndpointStatus": state.status,
         "CreationTime": epoch(record.created_at if record else _first(ctx, name)),
         "LastModifiedTime": epoch(current.created_at),
     }
-    if reason:
-        answer["FailureReason"] = reason
+    if state.failure_reason:
+        answer["FailureReason"] = state.failure_reason
     return answer
 
 

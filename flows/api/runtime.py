@@ -44,11 +44,12 @@ def runtime_error(code: str, message: str, status: int, **extra: Any) -> Respons
 
 
 class Forwarder:
-    """One connection pool per endpoint server, kept while that server runs."""
+    """One connection pool per endpoint, to the server that runs it now (a pool to a server
+    that has since stopped or been replaced is closed)."""
 
     def __init__(self, ctx: ApiContext):
         self.ctx = ctx
-        self._clients: dict[str, aiohttp.ClientSession] = {}
+        self._clients: dict[str, tuple[str, aiohttp.ClientSession]] = {}  # name → (server, pool)
         self._servers: dict[str, tuple[RunningEndpoint | None, float]] = {}
 
     async def _server(self, name: str) -> RunningEndpoint | None:
@@ -60,18 +61,23 @@ class Forwarder:
             self._servers[name] = (server, time.monotonic())
         return server
 
-    def _client(self, server: RunningEndpoint) -> aiohttp.ClientSession:
+    async def _client(self, name: str, server: RunningEndpoint) -> aiohttp.ClientSession:
         key = f"{server.url} {server.pid}"
-        if key not in self._clients:
-            options = server.http_options()
-            self._clients[key] = aiohttp.ClientSession(
-                base_url=server.url,
-                headers=options["headers"],
-                connector=aiohttp.TCPConnector(limit=64, ssl=options["verify"]),
-                timeout=aiohttp.ClientTimeout(total=70, connect=5),
-                skip_auto_headers=("User-Agent",),
-            )
-        return self._clients[key]
+        held, client = self._clients.get(name, ("", None))
+        if client is not None and held == key:
+            return client
+        if client is not None:
+            await client.close()
+        options = server.http_options()
+        client = aiohttp.ClientSession(
+            base_url=server.url,
+            headers=options["headers"],
+            connector=aiohttp.TCPConnector(limit=64, ssl=options["verify"]),
+            timeout=aiohttp.ClientTimeout(total=70, connect=5),
+            skip_auto_headers=("User-Agent",),
+        )
+        self._clients[name] = (key, client)
+        return client
 
     async def invoke(self, request: Request, body: bytes) -> Response:
         name = request.path_params["name"]
@@ -85,7 +91,8 @@ class Forwarder:
                     400,
                 )
             try:
-                async with self._client(server).post(
+                client = await self._client(name, server)
+                async with client.post(
                     f"/endpoints/{name}/invocations", data=body, headers=headers
                 ) as answer:
                     content = await answer.read()
@@ -112,7 +119,7 @@ class Forwarder:
         )
 
     async def close(self) -> None:
-        for client in self._clients.values():
+        for _, client in self._clients.values():
             await client.close()
 
 
