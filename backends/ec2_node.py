@@ -73,12 +73,21 @@ def start_scheduler(host: str, folder: Path, timeout: float = 60) -> tuple[subpr
     file = folder / "scheduler.json"
     proc = _dask("scheduler", "--host", host, "--port", "0", "--scheduler-file", str(file))
     deadline = time.monotonic() + timeout
-    while not file.exists():
+    while (address := _published_address(file)) is None:
         if proc.poll() is not None or time.monotonic() > deadline:
             end_process(proc)
             raise SkiffError(f"the Dask scheduler did not start on {host} within {timeout:g} s")
         time.sleep(0.1)
-    return proc, json.loads(file.read_text())["address"]
+    return proc, address
+
+
+def _published_address(file: Path) -> str | None:
+    """The address in the scheduler's file, once it is there whole: Dask writes it in place,
+    so a reader can find it empty or half-written."""
+    try:
+        return json.loads(file.read_text())["address"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return None
 
 
 def start_worker(address: str, host: str, death_timeout: float) -> subprocess.Popen:

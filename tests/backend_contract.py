@@ -139,17 +139,22 @@ class BackendContract:
     def test_stop_request_stops_the_job(self, backend, store, tiny_channels):
         job = make_job(store, tiny_channels, algorithm="tests.byo_algorithms:Slow")
         jobs, result = JobStore(store), {}
-        runner = threading.Thread(target=lambda: result.update(s=backend.run(job, store)))
-        runner.start()
-        wait_for(
-            lambda: (
-                job.name in jobs.names()
-                and jobs.status(job.name).secondary_status == Secondary.TRAINING
-            ),
-            60,
-            "the job to be training",
+        runner = threading.Thread(
+            target=lambda: result.update(s=backend.run(job, store)), daemon=True
         )
-        jobs.request_stop(job.name)
+        runner.start()
+        try:
+            wait_for(
+                lambda: (
+                    job.name in jobs.names()
+                    and jobs.status(job.name).secondary_status == Secondary.TRAINING
+                ),
+                60,
+                "the job to be training",
+            )
+        finally:  # a failed wait must not leave the job sleeping for ten minutes
+            if job.name in jobs.names():
+                jobs.request_stop(job.name)
         runner.join(timeout=60)
         assert not runner.is_alive()
         assert (result["s"].status, result["s"].secondary_status) == (

@@ -242,7 +242,14 @@ class JobStore(Records):
         return self._read(name, "job.json", TrainingJob)
 
     def status(self, name: str) -> JobStatus:
-        return self._read(name, "status.json", JobStatus)
+        try:
+            return self._read(name, "status.json", JobStatus)
+        except JobError:
+            # Claimed a moment ago, its first status not written yet (``create`` claims the
+            # name first: that is the lock): Pending, Starting, as it is about to say.
+            if self.store.exists(self.key(name, "job.json")):
+                return JobStatus(name=name)
+            raise
 
     def _read(self, name: str, file: str, model: type[Any]) -> Any:
         try:

@@ -363,3 +363,17 @@ def test_the_ec2_commands_name_aws_errors(monkeypatch, capsys):
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # it caches the credentials it found
     assert skiff(["ec2", "reap", "--region", "us-east-1"]) == 1
     assert "reaping instances: NoCredentialsError" in capsys.readouterr().err
+
+
+def test_the_schedulers_address_is_read_only_once_its_file_is_whole(tmp_path):
+    # Dask writes its scheduler file in place: the driver polls until it parses.
+    from backends.ec2_node import _published_address
+
+    file = tmp_path / "scheduler.json"
+    assert _published_address(file) is None
+    file.write_text("")
+    assert _published_address(file) is None
+    file.write_text('{"type": "Scheduler", "addr')
+    assert _published_address(file) is None
+    file.write_text('{"type": "Scheduler", "address": "tcp://10.0.0.5:8786"}')
+    assert _published_address(file) == "tcp://10.0.0.5:8786"
