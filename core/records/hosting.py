@@ -15,6 +15,7 @@ one removes its object (endpoints that serve it keep their loaded copy).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -35,6 +36,29 @@ class HostedModel(BaseModel):
     environment: dict[str, str] = Field(default_factory=dict)
     created_at: str = Field(default_factory=now)
     request: dict[str, Any] | None = None  # the CreateModel request, as given
+    model_package: str | None = None  # "<group>/<version>": made from a registered version
+
+    @property
+    def csv_separator(self) -> str:
+        """Between the scores of a CSV answer, as this model's image writes them."""
+        return csv_separator(self.image)
+
+
+# SageMaker's XGBoost images answer text/csv two ways: the first-party image (xgboost:latest,
+# xgboost:1) and sagemaker-xgboost before 1.5-1 join the scores with commas on one line (the
+# demo notebooks parse exactly that, np.fromstring(..., sep=",")); 1.5-1 and later write one
+# score a line, as Skiff does for its own models.
+_SAGEMAKER_XGBOOST_TAG = re.compile(r"(\d+)\.(\d+)")
+
+
+def csv_separator(image: str) -> str:
+    repository, _, tag = image.rpartition("/")[2].partition(":")
+    if repository == "xgboost":
+        return ","
+    version = _SAGEMAKER_XGBOOST_TAG.match(tag)
+    if repository == "sagemaker-xgboost" and version:
+        return "," if (int(version[1]), int(version[2])) < (1, 5) else "\n"
+    return "\n"
 
 
 class VariantSpec(BaseModel):

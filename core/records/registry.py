@@ -2,8 +2,14 @@
 
 Layout under the store root::
 
+    registry/<group>/group.json                the group's description, when it was made
+                                               (through SageMaker's API; the pipeline's
+                                               groups begin with their first version)
     registry/<group>/<version>/version.json    the version, claimed whole (never changes)
     registry/<group>/<version>/approval.json   its approval status and the history of changes
+
+A version is a job's model file and manifest (the pipeline), or a SageMaker ``model.tar.gz``
+with the image that serves it (a model package made through ``skiff api``: ``image`` set).
 
 A version exists once its ``version.json`` does. It is claimed with one exclusive create of a
 complete object, so two concurrent registrations never share a number and a crash leaves no
@@ -20,7 +26,7 @@ import fsspec
 from pydantic import BaseModel, Field
 
 from core.clock import now
-from core.errors import NotFoundError, RegistryError, VersionNotFound
+from core.errors import AlreadyExistsError, NotFoundError, RegistryError, VersionNotFound
 from core.names import check_name
 from core.records.base import Records
 from core.records.manifest import ModelManifest
@@ -78,8 +84,20 @@ class ModelVersion(BaseModel):
     feature_schema: dict[str, Any] | None = None
     provenance: dict[str, Any] = Field(default_factory=dict)
     created_at: str = Field(default_factory=now)
+    # A model package's: the image that serves its model.tar.gz, and CreateModelPackage's
+    # request as given (what DescribeModelPackage echoes).
+    image: str | None = None
+    package_request: dict[str, Any] | None = None
     approval_status: Approval = Approval.PENDING
     approval_history: list[ApprovalChange] = Field(default_factory=list)
+
+
+class ModelGroup(BaseModel):
+    """``group.json``: a model package group made through SageMaker's API."""
+
+    name: str
+    description: str = ""
+    created_at: str = Field(default_factory=now)
 
 
 # A crash between a version's two writes leaves no approval.json: the safe default.
@@ -96,6 +114,30 @@ class ModelRegistry(Records):
 
     def groups(self) -> list[str]:
         return self.store.list("registry")
+
+    def create_group(self, group: ModelGroup) -> ModelGroup:
+        """Record a group made before its first version.
+
+        Raises:
+            RegistryError: the name is invalid.
+            AlreadyExistsError: the group exists (recorded, or holding versions).
+        """
+        check_name(group.name, "model group", RegistryError)
+        if self.versions(group.name):
+            raise AlreadyExistsError(f"model group {group.name!r} exists")
+        self.claim(self._key(group.name, file="group.json"), group)
+        return group
+
+    def group(self, name: str) -> ModelGroup | None:
+        """The group's record; for one the pipeline began, made from its first version."""
+        found = self.find(self._key(name, file="group.json"), ModelGroup)
+        if found is not None:
+            return found
+        numbers = self.versions(name)
+        if not numbers:
+            return None
+        first = self.get(name, numbers[0])
+        return ModelGroup(name=name, created_at=first.created_at)
 
     def versions(self, group: str) -> list[int]:
         """The version numbers of ``group`` that exist (whose version.json is present), sorted."""
@@ -147,13 +189,24 @@ class ModelRegistry(Records):
             metadata_url=manifest_url,
             **manifest.model_dump(include=FROM_MANIFEST),
         )
+        return self.add(record, approval)
+
+    def add(self, record: ModelVersion, approval: Approval, by: str = "skiff") -> ModelVersion:
+        """Claim the next version of ``record.group`` for ``record``, with its first approval
+        status.
+
+        Raises:
+            RegistryError: the group name is invalid.
+        """
+        group = record.group
+        check_name(group, "model group", RegistryError)
         claimed = self.claim_next(
             self._key(group),
             lambda number: record.model_copy(update={"version": number}),
             file="version.json",
             exclude=APPROVAL_FIELDS,
         )
-        initial = ApprovalChange(status=approval, by="skiff", reason="registered")
+        initial = ApprovalChange(status=approval, by=by, reason="registered")
         self._write_approvals(group, claimed.version, [initial])
         return self.get(group, claimed.version)
 

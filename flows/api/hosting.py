@@ -10,25 +10,26 @@ each naming a model that exists.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 import fsspec
 
 from core.errors import AlreadyExistsError, NotFoundError
 from core.records.hosting import HostedModel, HostingStore, NamedEndpointConfig, VariantSpec
+from core.records.registry import Approval
 from flows.api import tags
 from flows.api.context import ApiContext
 from flows.api.errors import invalid
 from flows.api.pages import page, wanted
-from flows.api.shapes import epoch, refuse_unsupported
+from flows.api.shapes import as_given, epoch, refuse_unsupported
 from flows.api.training import XGBOOST_IMAGE, storage_url
 
 MODEL, CONFIG = "model", "endpoint-config"
 MODEL_HONOURED = frozenset({
     "ModelName", "PrimaryContainer.Image", "PrimaryContainer.ModelDataUrl",
-    "PrimaryContainer.Environment", "Containers[].Image", "Containers[].ModelDataUrl",
-    "Containers[].Environment", "Tags",
+    "PrimaryContainer.Environment", "PrimaryContainer.ModelPackageName", "Containers[].Image",
+    "Containers[].ModelDataUrl", "Containers[].Environment", "Containers[].ModelPackageName",
+    "Tags",
 })  # fmt: skip
 MODEL_ACCEPTED = frozenset({
     "ExecutionRoleArn", "VpcConfig", "EnableNetworkIsolation", "PrimaryContainer.Mode",
@@ -56,10 +57,6 @@ def _exists(kind: str, arn: str) -> Any:
     return invalid(f'Cannot create already existing {words} "{arn}".')
 
 
-def _as_given(p: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(p, default=str))
-
-
 def create_model(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     refuse_unsupported("CreateModel", p, MODEL_HONOURED, MODEL_ACCEPTED)
     name = p["ModelName"]
@@ -67,6 +64,45 @@ def create_model(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     if len(containers) != 1:
         raise invalid("a model needs exactly one container (PrimaryContainer, or one Containers)")
     container = containers[0]
+    if "ModelPackageName" in container:
+        model = _from_package(ctx, name, container, p)
+    else:
+        model = _from_artifact(ctx, name, container, p)
+    try:
+        HostingStore(ctx.store).create_model(model)
+    except AlreadyExistsError:
+        raise _exists(MODEL, ctx.arn(MODEL, name)) from None
+    tags.save(ctx, MODEL, name, p.get("Tags", []))
+    return {"ModelArn": ctx.arn(MODEL, name)}
+
+
+def _from_package(
+    ctx: ApiContext, name: str, container: dict[str, Any], p: dict[str, Any]
+) -> HostedModel:
+    """A model of a registered version: only an approved one is deployed (as on SageMaker,
+    and as the pipeline's deploys are gated)."""
+    from flows.api.packages import SKIFF_IMAGE, find_package, package_arn
+
+    version = find_package(ctx, container["ModelPackageName"])
+    if version.approval_status != Approval.APPROVED:
+        raise invalid(
+            f'Model package "{package_arn(ctx, version)}" is {version.approval_status}: only '
+            "an Approved model package version can be deployed (UpdateModelPackage approves it)"
+        )
+    return HostedModel(
+        name=name,
+        image=version.image or SKIFF_IMAGE,
+        model_data_url=version.artifact_url,
+        archive_sha256=version.artifact_sha256,
+        environment=container.get("Environment", {}),
+        request=as_given(p),
+        model_package=f"{version.group}/{version.version}",
+    )
+
+
+def _from_artifact(
+    ctx: ApiContext, name: str, container: dict[str, Any], p: dict[str, Any]
+) -> HostedModel:
     image = container.get("Image", "")
     if not XGBOOST_IMAGE.match(image):
         raise invalid(
@@ -81,20 +117,14 @@ def create_model(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
             digest = hashlib.file_digest(f, "sha256").hexdigest()  # in chunks: models are big
     except (OSError, ValueError) as exc:  # missing, no access, no such bucket
         raise invalid(f"Could not find model data at {url}. ({type(exc).__name__})") from None
-    model = HostedModel(
+    return HostedModel(
         name=name,
         image=image,
         model_data_url=url,
         archive_sha256=digest,
         environment=container.get("Environment", {}),
-        request=_as_given(p),
+        request=as_given(p),
     )
-    try:
-        HostingStore(ctx.store).create_model(model)
-    except AlreadyExistsError:
-        raise _exists(MODEL, ctx.arn(MODEL, name)) from None
-    tags.save(ctx, MODEL, name, p.get("Tags", []))
-    return {"ModelArn": ctx.arn(MODEL, name)}
 
 
 def _model(ctx: ApiContext, name: str) -> HostedModel:
@@ -109,6 +139,8 @@ def describe_model(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     given = model.request or {}
     container = {"Image": model.image, "ModelDataUrl": model.model_data_url}
     container |= {"Environment": model.environment, "Mode": "SingleModel"}
+    if model.model_package is not None:
+        container["ModelPackageName"] = ctx.arn("model-package", model.model_package)
     answer = {k: v for k, v in given.items() if k in ("ExecutionRoleArn", "VpcConfig")}
     return answer | {
         "ModelName": model.name,
@@ -175,7 +207,7 @@ def create_endpoint_config(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]
         raise invalid("ProductionVariants: variant names must be unique")
     if sum(v.weight for v in variants) <= 0:
         raise invalid("ProductionVariants: the variants' weights must not all be zero")
-    config = NamedEndpointConfig(name=name, variants=variants, request=_as_given(p))
+    config = NamedEndpointConfig(name=name, variants=variants, request=as_given(p))
     try:
         HostingStore(ctx.store).create_config(config)
     except AlreadyExistsError:

@@ -10,6 +10,7 @@ its two tables (``HONOURED``, ``ACCEPTED``); the README lists them (a test keeps
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -153,3 +154,8 @@ def epoch(value: str | datetime | None) -> float | None:
         return None
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     return moment.timestamp()
+
+
+def as_given(p: dict[str, Any]) -> dict[str, Any]:
+    """A request as it can be stored: JSON, its times as text."""
+    return json.loads(json.dumps(p, default=str))

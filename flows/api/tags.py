@@ -8,6 +8,7 @@ from typing import Any
 from core.records.endpoints import EndpointStore
 from core.records.hosting import HostingStore
 from core.records.jobs import JobStore
+from core.records.registry import ModelRegistry
 from flows.api.context import ApiContext
 from flows.api.errors import limit_exceeded, not_found
 from flows.api.pages import window
@@ -24,6 +25,12 @@ def _exists(ctx: ApiContext, kind: str, name: str) -> bool:
         return ctx.store.exists(JobStore.key(name, "job.json"))
     if kind == "endpoint":
         return EndpointStore(ctx.store).exists(name)
+    if kind in ("model-package-group", "model-package"):
+        group, _, version = name.partition("/")
+        registry = ModelRegistry(ctx.store)
+        if kind == "model-package-group":
+            return registry.group(name) is not None
+        return version.isdigit() and int(version) in registry.versions(group)
     folders = {"model": HostingStore.MODELS, "endpoint-config": HostingStore.CONFIGS}
     return kind in folders and ctx.store.exists(f"{folders[kind]}/{name}.json")
 

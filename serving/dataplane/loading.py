@@ -17,7 +17,7 @@ from algorithms.catalog import resolve_predictor
 from algorithms.schema import FeatureSchema
 from core.errors import ModelLoadError, SkiffError
 from core.records.endpoints import Variant
-from core.records.hosting import HostingStore
+from core.records.hosting import HostingStore, csv_separator
 from core.records.registry import ModelRegistry
 from core.store import Store
 
@@ -27,6 +27,7 @@ class LoadedModel:
     predictor: Any
     n_features: int
     schema: FeatureSchema | None = None
+    csv_separator: str = "\n"  # between the scores of a CSV answer (its image's way)
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
         """Scores for ``rows``, whose width the request's parser has already checked."""
@@ -65,6 +66,8 @@ def load_model(store: Store, group: str, version: int) -> LoadedModel:
         registry = ModelRegistry(store)
         mv = registry.get(group, version)
         data = registry.read_artifact(mv.artifact_url, mv.artifact_sha256)
+        if mv.image is not None:  # a model package: SageMaker's model.tar.gz, and its image
+            return _from_archive(data, mv.artifact_url, csv_separator(mv.image))
         predictor = _load_predictor(mv.predictor, PurePosixPath(mv.artifact_url).name, data)
         schema = FeatureSchema.model_validate(mv.feature_schema) if mv.feature_schema else None
         return LoadedModel(predictor, len(mv.features), schema).warmed_up()
@@ -83,6 +86,9 @@ def load_hosted(store: Store, name: str) -> LoadedModel:
     """
     try:
         model = HostingStore(store).model(name)
+        if model.model_package is not None:  # made from a registered version: served as one
+            group, _, version = model.model_package.rpartition("/")
+            return load_model(store, group, int(version))
         with fsspec.open(model.model_data_url, "rb", **store.storage_options) as f:
             archive = f.read()
         digest = hashlib.sha256(archive).hexdigest()
@@ -91,14 +97,18 @@ def load_hosted(store: Store, name: str) -> LoadedModel:
                 f"model {name}: {model.model_data_url} changed since the model was created "
                 f"(SHA-256 {digest[:12]}…, expected {model.archive_sha256[:12]}…)"
             )
-        raw = read_model_archive(archive, model.model_data_url)
-        # Named by its format: XGBoost reads a file's format from its extension.
-        predictor = _load_predictor("xgboost", f"{MEMBER}.{model_format(raw)}", raw)
-        return LoadedModel(predictor, predictor.num_features).warmed_up()
+        return _from_archive(archive, model.model_data_url, model.csv_separator)
     except ModelLoadError:
         raise
     except (SkiffError, OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load model {name}: {exc}") from exc
+
+
+def _from_archive(archive: bytes, url: str, separator: str) -> LoadedModel:
+    raw = read_model_archive(archive, url)
+    # Named by its format: XGBoost reads a file's format from its extension.
+    predictor = _load_predictor("xgboost", f"{MEMBER}.{model_format(raw)}", raw)
+    return LoadedModel(predictor, predictor.num_features, csv_separator=separator).warmed_up()
 
 
 def _load_predictor(predictor: str, file_name: str, data: bytes) -> Any:

@@ -2,9 +2,10 @@
 (also ``/endpoints/<name>/invocations``, the path of SageMaker's InvokeEndpoint).
 
 CSV bodies are encoded feature rows; JSON bodies are rows or raw records (``parsing``). The
-answer is CSV (one score a line) or ``{"predictions": [...]}``, chosen by ``Accept``, else by
-the content type. ``X-Amzn-SageMaker-Target-Variant`` picks a variant and
-``X-Amzn-SageMaker-Custom-Attributes`` is echoed. Errors are ``{"error": ..., "status": ...}``.
+answer is CSV (one score a line; comma-joined on one line for a hosted model whose image
+answered so) or ``{"predictions": [...]}``, chosen by ``Accept``, else by the content type.
+``X-Amzn-SageMaker-Target-Variant`` picks a variant and ``X-Amzn-SageMaker-Custom-Attributes``
+is echoed. Errors are ``{"error": ..., "status": ...}``.
 """
 
 from __future__ import annotations
@@ -64,18 +65,23 @@ class SageMakerAPI:
         else:
             rows = parse_json(body, model.n_features, model.schema)
         scores = await table.predict(variant, rows)
-        return scores_response(scores, kind, request, variant.name)
+        return scores_response(scores, kind, request, variant.name, model.csv_separator)
 
 
-def scores_response(scores: np.ndarray, kind: str, request: Request, variant: str) -> Response:
+def scores_response(
+    scores: np.ndarray, kind: str, request: Request, variant: str, separator: str = "\n"
+) -> Response:
+    """The scores as CSV (``separator`` between them: one a line, or the older images' commas)
+    or JSON."""
     headers = {INVOKED_VARIANT: variant}
     if CUSTOM_ATTRIBUTES.lower() in request.headers:
         headers[CUSTOM_ATTRIBUTES] = request.headers[CUSTOM_ATTRIBUTES]
     accept = request.headers.get("accept", "")
     if "text/csv" in accept or (kind in CSV_TYPES and "json" not in accept):
+        end = "\n" if separator == "\n" else ""
         if len(scores) == 1:  # the common case, without a generator's cost
-            text = f"{scores[0]:.6g}\n"
+            text = f"{scores[0]:.6g}{end}"
         else:
-            text = "\n".join(f"{s:.6g}" for s in scores) + "\n"
+            text = separator.join(f"{s:.6g}" for s in scores) + end
         return Response(text, media_type="text/csv", headers=headers)
     return JSONResponse({"predictions": [float(s) for s in scores]}, headers=headers)

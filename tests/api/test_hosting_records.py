@@ -148,3 +148,35 @@ def test_a_hosted_model_loads_checked_and_predicts_as_xgboost_does(
         ModelLoadError, match=r"legacy binary format.*save it again as JSON or UBJSON"
     ):
         load_hosted(quiet_store, "xgb-legacy")
+
+
+@pytest.mark.parametrize(
+    ("tag", "separator"),
+    [
+        ("811284229777.dkr.ecr.us-east-1.amazonaws.com/xgboost:latest", ","),
+        ("811284229777.dkr.ecr.us-east-1.amazonaws.com/xgboost:1", ","),
+        ("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.0-1-cpu-py3", ","),
+        ("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.3-1", ","),
+        ("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.5-1", "\n"),
+        (IMAGE, "\n"),
+        ("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:3.0-5", "\n"),
+    ],
+)
+def test_a_hosted_models_csv_answer_is_written_as_its_image_wrote_it(
+    quiet_api, quiet_store, artifact, tag, separator
+):
+    # The demo notebooks parse the old images' answer with np.fromstring(text, sep=","); the
+    # images since 1.5-1 answer one score a line.
+    from starlette.requests import Request
+
+    from serving.dataplane.sagemaker import scores_response
+
+    name = f"sep-{abs(hash(tag)) % 10**8}"
+    client = sagemaker(quiet_api)
+    client.create_model(**model_request(name, artifact, PrimaryContainer={
+        "Image": tag, "ModelDataUrl": artifact}))  # fmt: skip
+    loaded = load_hosted(quiet_store, name)
+    assert loaded.csv_separator == separator
+    request = Request({"type": "http", "headers": [(b"accept", b"*/*")]})
+    body = scores_response(np.array([0.25, 0.5]), "text/csv", request, "v", separator).body
+    assert body == (b"0.25,0.5" if separator == "," else b"0.25\n0.5\n")
