@@ -128,7 +128,7 @@ def list_model_package_groups(ctx: ApiContext, p: dict[str, Any]) -> dict[str, A
         for g in all_groups(ctx)
     ]
     chosen = [s for s in summaries if wanted(s["ModelPackageGroupName"], s["CreationTime"], p)]
-    found, token = page(chosen, p, GROUP_SORT, default_order="Descending")
+    found, token = page(chosen, p, GROUP_SORT)
     return {"ModelPackageGroupSummaryList": found} | ({"NextToken": token} if token else {})
 
 

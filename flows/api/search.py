@@ -101,6 +101,12 @@ def _compare(found: Any, operator: str, wanted: str | None) -> bool:
     }[operator]
 
 
+def _sort_key(value: Any) -> tuple[int, float, str]:
+    """Numbers (times, versions) by value, before text by its order."""
+    number = _number(value)
+    return (0, number, "") if number is not None else (1, 0.0, str(value))
+
+
 def _holds(expression: dict[str, Any], shape: dict[str, Any]) -> bool:
     if "NestedFilters" in expression:
         raise invalid("Search: NestedFilters is not supported by Skiff; use Filters")
@@ -122,11 +128,11 @@ def search(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
         )
     expression = p.get("SearchExpression", {})
     found = [shape for shape in RESOURCES[resource](ctx) if _holds(expression, shape)]
-    if "SortBy" in p:
-        found.sort(
-            key=lambda s: str(_value(s, p["SortBy"]) or ""),
-            reverse=p.get("SortOrder", "Descending") == "Descending",
-        )
+    by = p.get("SortBy", "LastModifiedTime")  # SageMaker's default, newest first
+    found.sort(
+        key=lambda s: _sort_key(_value(s, by) if _value(s, by) is not None else s["CreationTime"]),
+        reverse=p.get("SortOrder", "Descending") == "Descending",
+    )
     items, token = window(found, p.get("NextToken"), p.get("MaxResults", 50))
     results = [{resource: item} for item in items]
     return {"Results": results} | ({"NextToken": token} if token else {})

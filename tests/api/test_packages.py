@@ -240,5 +240,13 @@ def test_search_finds_jobs_by_artifact_and_groups_by_name(quiet_api, trained, pi
         ("CustomerMetadataProperties.validation_auc", "GreaterThan", "0.8"),
     )
     assert [r["ModelPackage"]["ModelPackageVersion"] for r in packages] == [1]
+    either = search(
+        "ModelPackage", ("ModelPackageGroupName", "In", "pipeline-group,lineage-group"),
+        SortBy="ModelPackageGroupName", SortOrder="Ascending",
+    )  # fmt: skip
+    assert [r["ModelPackage"]["ModelPackageGroupName"] for r in either] == [
+        "lineage-group",
+        "pipeline-group",
+    ]
     code, message = refused(client.search, Resource="Endpoint")
     assert code == "ValidationException" and "Resource Endpoint is not supported" in message
