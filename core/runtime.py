@@ -37,3 +37,9 @@ def endpoint_folders(store_root: str) -> dict[str, Path]:
     suffix = f"-{store_id(store_root)}"
     found = (runtime_root() / "endpoints").glob(f"*{suffix}")
     return {p.name.removesuffix(suffix): p for p in sorted(found)}
+
+
+def api_file(store_root: str) -> Path:
+    """Where a ``skiff api`` serving the store at ``store_root`` on this machine says so (its
+    URL and pid), while it runs: ``skiff notebook`` uses that one rather than start another."""
+    return runtime_root() / "api" / f"{store_id(store_root)}.json"

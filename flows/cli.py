@@ -8,6 +8,8 @@
     skiff ec2 list | reap [--job-id ID | --all]     (training instances on EC2)
     skiff api [--host 127.0.0.1] [--port 8787] [--credentials FILE] [--backend auto]
               (SageMaker's API, for SageMaker code: flows/api/)
+    skiff notebook [--port 8888] [--bucket B] [--s3-endpoint URL] [--data ZIP]
+              (JupyterLab with SageMaker code pointed at a skiff api beside it)
 
 The store is ``--store``, else ``$SKIFF_STORE``, else ``./.skiff``. The pipeline itself runs
 as ``python -m flows.bank_marketing``. Each area's commands live in ``flows/commands/``.
@@ -28,6 +30,7 @@ from flows.commands.backends import backend_areas
 from flows.commands.endpoints import ENDPOINTS
 from flows.commands.jobs import JOBS
 from flows.commands.models import MODELS
+from flows.commands.notebook import add_notebook_command
 from flows.flags import Parser
 
 
@@ -46,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     for area in backend_areas():  # a backend's commands need no store
         area.add_to(areas, needs_store=False)
     add_api_command(areas)
+    add_notebook_command(areas)
     return parser
 
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from core.errors import SkiffError
+from core.runtime import api_file
 from core.store import Store
 
 
@@ -76,4 +81,19 @@ def serve(store: Store, args: argparse.Namespace) -> None:
         flush=True,
     )
     app = make_app(ctx, credentials)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    with announced(store.root, url):
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+@contextlib.contextmanager
+def announced(store_root: str, url: str) -> Iterator[None]:
+    """This machine's note that a ``skiff api`` serves the store at ``url``, while it does."""
+    file = api_file(store_root)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(json.dumps({"url": url, "pid": os.getpid(), "store": store_root}))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            if json.loads(file.read_text()).get("pid") == os.getpid():  # not a later one's
+                file.unlink()
