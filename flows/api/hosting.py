@@ -10,6 +10,7 @@ each naming a model that exists.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import fsspec
@@ -68,12 +69,20 @@ def create_model(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
         model = _from_package(ctx, name, container, p)
     else:
         model = _from_artifact(ctx, name, container, p)
+    return {
+        "ModelArn": _created(ctx, MODEL, p, lambda: HostingStore(ctx.store).create_model(model))
+    }
+
+
+def _created(ctx: ApiContext, kind: str, p: dict[str, Any], create: Callable[[], Any]) -> str:
+    """Claim the record (``create``), then its tags; its ARN."""
+    name = p[{MODEL: "ModelName", CONFIG: "EndpointConfigName"}[kind]]
     try:
-        HostingStore(ctx.store).create_model(model)
+        create()
     except AlreadyExistsError:
-        raise _exists(MODEL, ctx.arn(MODEL, name)) from None
-    tags.save(ctx, MODEL, name, p.get("Tags", []))
-    return {"ModelArn": ctx.arn(MODEL, name)}
+        raise _exists(kind, ctx.arn(kind, name)) from None
+    tags.save(ctx, kind, name, p.get("Tags", []))
+    return ctx.arn(kind, name)
 
 
 def _from_package(
@@ -208,12 +217,8 @@ def create_endpoint_config(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]
     if sum(v.weight for v in variants) <= 0:
         raise invalid("ProductionVariants: the variants' weights must not all be zero")
     config = NamedEndpointConfig(name=name, variants=variants, request=as_given(p))
-    try:
-        HostingStore(ctx.store).create_config(config)
-    except AlreadyExistsError:
-        raise _exists(CONFIG, ctx.arn(CONFIG, name)) from None
-    tags.save(ctx, CONFIG, name, p.get("Tags", []))
-    return {"EndpointConfigArn": ctx.arn(CONFIG, name)}
+    arn = _created(ctx, CONFIG, p, lambda: HostingStore(ctx.store).create_config(config))
+    return {"EndpointConfigArn": arn}
 
 
 def named_config(ctx: ApiContext, name: str) -> NamedEndpointConfig:
