@@ -9,7 +9,6 @@ but does not enforce.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -22,7 +21,7 @@ from flows.api import tags
 from flows.api.context import ApiContext
 from flows.api.errors import in_use, invalid
 from flows.api.launch import start_job
-from flows.api.shapes import refuse_unsupported
+from flows.api.shapes import as_given, refuse_unsupported
 from flows.api.training_reads import (
     CHANNELS,
     ENDED,
@@ -115,7 +114,7 @@ def create_training_job(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
         max_runtime_seconds=p.get("StoppingCondition", {}).get(
             "MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME
         ),
-        request=json.loads(json.dumps(p, default=str)),
+        request=as_given(p),
     )
     jobs = JobStore(ctx.store)
     try:
