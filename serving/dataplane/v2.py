@@ -11,7 +11,6 @@ integer type; ``data`` flat in row-major order, or nested); the response has one
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -26,10 +25,11 @@ from core.records.endpoints import Variant
 from serving.contract import INVOKED_VARIANT, TARGET_VARIANT
 from serving.dataplane.loading import LoadedModel
 from serving.dataplane.middleware import Guard, Routed, read_body, status_of
-from serving.dataplane.parsing import FLOAT32_MAX
+from serving.dataplane.parsing import FLOAT32_MAX, load_json
 from serving.dataplane.plane import DataPlane
 from serving.dataplane.routing import RoutingTable
 
+MAX_VERSION_DIGITS = 18  # more than any registry will hold; int() of 5000 digits is refused
 NUMERIC = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64",
            "UINT8", "UINT16", "UINT32", "UINT64", "BOOL"}  # fmt: skip
 
@@ -50,17 +50,16 @@ def metadata(endpoint: str, versions: list[int], n_features: int) -> dict[str, A
 
 
 def parse_version(text: str) -> int:
-    if not text.isdigit():
-        raise BadRequest(f"model version must be a positive integer, not {text!r}")
+    # ASCII digits only (str.isdigit also takes "²", which int() refuses), and few of them.
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_VERSION_DIGITS:
+        shown = text if len(text) <= 40 else f"{text[:40]}… ({len(text)} characters)"
+        raise BadRequest(f"model version must be a positive integer, not {shown!r}")
     return int(text)
 
 
 def parse_infer(body: bytes, n_features: int) -> tuple[np.ndarray, str | None]:
     """The request's rows (float32, ``[rows, n_features]``) and its ``id``."""
-    try:
-        request = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    request = load_json(body)
     if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
         raise BadRequest('an infer request is a JSON object with an "inputs" list')
     if len(request["inputs"]) != 1:
@@ -69,16 +68,18 @@ def parse_infer(body: bytes, n_features: int) -> tuple[np.ndarray, str | None]:
     if not isinstance(tensor, dict) or not {"name", "shape", "datatype", "data"} <= set(tensor):
         raise BadRequest('the input tensor needs "name", "shape", "datatype" and "data"')
     datatype, shape = tensor["datatype"], tensor["shape"]
-    if datatype not in NUMERIC:
+    if not isinstance(datatype, str) or datatype not in NUMERIC:
         raise BadRequest(f"datatype {datatype!r} is not supported; send FP32, FP64 or INT*")
     if (
         not isinstance(shape, list)
         or len(shape) != 2
-        or not all(isinstance(d, int) and d >= 0 for d in shape)
+        or not all(type(d) is int and d >= 0 for d in shape)  # not True, not 2.0
     ):
         raise BadRequest(f"shape must be [rows, {n_features}], got {shape!r}")
     if shape[1] != n_features:
         raise BadRequest(f"expected {n_features} features per row, got shape {shape}")
+    if shape[0] == 0:
+        raise BadRequest(f"shape {shape} has no rows: send at least one")
     flat = _flatten(tensor["data"])
     if len(flat) != shape[0] * shape[1]:
         raise BadRequest(f"shape {shape} needs {shape[0] * shape[1]} values, got {len(flat)}")

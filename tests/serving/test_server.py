@@ -146,7 +146,16 @@ def test_open_inference_protocol_v2(endpoint, models):
         (f"models/{ENDPOINT}/infer", tensor(datatype="BYTES"), 400, "'BYTES' is not supported"),
         (f"models/{ENDPOINT}/infer", {"inputs": []}, 400, "expected one input tensor, got 0"),
         (f"models/{ENDPOINT}/infer", {"input": 1}, 400, '"inputs" list'),
-        (f"models/{ENDPOINT}/infer", b"{nope", 400, "not valid JSON"),
+        (f"models/{ENDPOINT}/infer", b"{nope", 400, "invalid JSON"),
+        # Each of these was a 500 (issue 14): now a 400 naming the problem.
+        (f"models/{ENDPOINT}/infer", tensor(shape=[True, n]), 400, "shape must be [rows"),
+        (f"models/{ENDPOINT}/infer", tensor(shape=[0, n], data=[]), 400, "has no rows"),
+        (f"models/{ENDPOINT}/infer", tensor(datatype=["FP32"]), 400, "['FP32'] is not supported"),
+        (f"models/{ENDPOINT}/versions/%C2%B2/infer", tensor(), 400, "positive integer, not '²'"),
+        (f"models/{ENDPOINT}/versions/{'9' * 5000}/infer", tensor(), 400,
+         "positive integer, not '9999"),
+        (f"models/{ENDPOINT}/infer", b'{"id": "\\ud800", "inputs": []}', 400,
+         "invalid JSON: no low surrogate"),
     ]  # fmt: skip
     for path, body, status, message in bad:
         if body is None:
@@ -185,7 +194,16 @@ def _bad_requests(n: int) -> list[tuple[str, bytes | str, str, int, str]]:
         ("not utf-8", b"\xff\xfe", "text/csv", 400, "not UTF-8"),
         ("invalid json", "{nope", "application/json", 400, "invalid JSON"),
         ("json nan", json.dumps({"instances": [[float("nan")] * n]}), "application/json", 400,
-         "row 1, column 1: nan is not a finite"),
+         "invalid JSON: unexpected character"),  # NaN is not JSON
+        ("json 1e400", '{"instances": [[1' + "0" * 400 + "]]}", "application/json", 400,
+         "invalid JSON: number is infinity"),
+        ("json 5000 digits", '{"instances": [[' + "1" * 5000 + "]]}", "application/json", 400,
+         "invalid JSON: number is infinity"),
+        ("json deep", "[" * 100_000, "application/json", 400, "invalid JSON: depth limit exceeded"),
+        ("json deep rows", '{"instances": [[' + "[" * 2000, "application/json", 400,
+         "invalid JSON: depth limit exceeded"),
+        ("json surrogate", '{"instances": [{"job": "\\ud800"}]}', "application/json", 400,
+         "invalid JSON: no low surrogate"),
         ("json string", json.dumps({"instances": [["a"] * n]}), "application/json", 400,
          "row 1, column 1: 'a' is not a number"),
         ("json shape", json.dumps({"instances": 3}), "application/json", 400, "expected {\"instances\""),
@@ -205,9 +223,11 @@ def test_bad_requests_get_4xx_naming_the_problem_and_server_stays_up(endpoint, m
     for name, body, content_type, status, message in _bad_requests(len(features)):
         if body is None:
             body = json.dumps({"instances": [record | {"job": "astronaut"}]})
-        r = post(endpoint, body, content_type)
-        if r.status_code != status or message not in r.json().get("error", ""):
-            failures.append((name, r.status_code, r.text))
+        # SageMaker's container path, and InvokeEndpoint's: one set of answers.
+        for url in (endpoint, f"{endpoint}/endpoints/{ENDPOINT}"):
+            r = post(url, body, content_type)
+            if r.status_code != status or message not in r.json().get("error", ""):
+                failures.append((name, url, r.status_code, r.text[:300]))
     assert not failures
     assert httpx.get(f"{endpoint}/ping").status_code == 200
 
