@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import SkiffError
-from core.processes import alive, child_env, end_process
+from core.processes import alive, child_env, end_process, import_path
 from core.runtime import api_file, runtime_root
 from core.store import Store
 
@@ -61,6 +62,11 @@ def add_notebook_command(areas: Any) -> None:
     )
     parser.add_argument("--data", help="the demo's archive: a local path or a URL")
     parser.add_argument("--dir", help="the folder to open (default: notebooks/)")
+    parser.add_argument(
+        "--jupyter",
+        help="JupyterLab's command, when it is installed apart ($SKIFF_JUPYTER_LAB; default: "
+        "this Python's jupyterlab, else jupyter-lab on PATH)",
+    )
     parser.set_defaults(func=run_notebook, needs_store=False)
 
 
@@ -153,9 +159,46 @@ def notebooks_folder(given: str | None) -> Path:
     return Path.cwd()
 
 
+def jupyter_lab(given: str | None) -> list[str]:
+    """The command that runs JupyterLab: ``--jupyter`` (or ``$SKIFF_JUPYTER_LAB``), else this
+    Python's, else a ``jupyter-lab`` on PATH (JupyterLab installed apart, with pipx say)."""
+    if given:
+        return [given]
+    if importlib.util.find_spec("jupyterlab") is not None:
+        return [sys.executable, "-m", "jupyterlab"]
+    if found := shutil.which("jupyter-lab"):
+        return [found]
+    raise SkiffError(
+        "skiff notebook needs JupyterLab: pip install 'skiff[notebook]', or one on PATH "
+        "(jupyter-lab), or --jupyter PATH"
+    )
+
+
+def skiff_kernel() -> Path:
+    """A folder for ``JUPYTER_PATH`` whose ``python3`` kernel is this Python (with Skiff's
+    import path), whichever environment JupyterLab runs from: the notebooks' kernels see
+    boto3, the SDK and Skiff, not JupyterLab's own packages."""
+    if importlib.util.find_spec("ipykernel") is None:
+        raise SkiffError("skiff notebook needs ipykernel here: pip install 'skiff[notebook]'")
+    folder = runtime_root() / "notebook" / "jupyter"
+    spec = folder / "kernels" / "python3" / "kernel.json"
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    spec.write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3 (Skiff)",
+                "language": "python",
+                "env": {"PYTHONPATH": import_path()},
+            }
+        )
+    )
+    return folder
+
+
 def run_notebook(store: Store, args: argparse.Namespace) -> None:
-    if importlib.util.find_spec("jupyterlab") is None:
-        raise SkiffError("skiff notebook needs JupyterLab: pip install 'skiff[notebook]'")
+    lab = jupyter_lab(args.jupyter or os.environ.get("SKIFF_JUPYTER_LAB"))
+    kernels = skiff_kernel()
     store.ensure_layout()
     signal.signal(signal.SIGTERM, _interrupt)  # stopped as by Ctrl-C: what it started too
     started: dict[str, subprocess.Popen] = {}
@@ -168,17 +211,19 @@ def run_notebook(store: Store, args: argparse.Namespace) -> None:
         )
         token = os.environ.get("JUPYTER_TOKEN") or secrets.token_urlsafe(24)
         folder = notebooks_folder(args.dir)
-        lab = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
-               f"--port={args.port}", "--ServerApp.port_retries=0",
-               f"--ServerApp.root_dir={folder}"]  # fmt: skip
+        lab += ["--no-browser", "--ip=127.0.0.1", f"--port={args.port}",
+                "--ServerApp.port_retries=0", f"--ServerApp.root_dir={folder}"]  # fmt: skip
         if os.geteuid() == 0:  # a container's root, say: loopback and the token still hold
             lab.append("--allow-root")
+        search = os.pathsep.join(filter(None, [str(kernels), os.environ.get("JUPYTER_PATH")]))
+        # Not our PYTHONPATH: JupyterLab may be another environment's (the kernel gets it).
+        lab_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         started["JupyterLab"] = subprocess.Popen(
             lab,
-            env=child_env(**env, JUPYTER_TOKEN=token),
+            env=lab_env | env | {"JUPYTER_TOKEN": token, "JUPYTER_PATH": search},
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-        )  # fmt: skip
+        )
         print(
             f"skiff notebook: JupyterLab on http://127.0.0.1:{args.port}/lab?token={token} "
             f"({folder}), SageMaker's API at {url}, bucket {args.bucket}",
