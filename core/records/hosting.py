@@ -38,11 +38,6 @@ class HostedModel(BaseModel):
     request: dict[str, Any] | None = None  # the CreateModel request, as given
     model_package: str | None = None  # "<group>/<version>": made from a registered version
 
-    @property
-    def csv_separator(self) -> str:
-        """Between the scores of a CSV answer, as this model's image writes them."""
-        return csv_separator(self.image)
-
 
 # SageMaker's XGBoost images answer text/csv two ways: the first-party image (xgboost:latest,
 # xgboost:1) and sagemaker-xgboost before 1.5-1 join the scores with commas on one line (the
@@ -52,6 +47,7 @@ _SAGEMAKER_XGBOOST_TAG = re.compile(r"(\d+)\.(\d+)")
 
 
 def csv_separator(image: str) -> str:
+    """Between the scores of a CSV answer, as ``image`` writes them."""
     repository, _, tag = image.rpartition("/")[2].partition(":")
     if repository == "xgboost":
         return ","

@@ -9,6 +9,7 @@ each naming a model that exists.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from typing import Any
@@ -69,19 +70,19 @@ def create_model(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
         model = _from_package(ctx, name, container, p)
     else:
         model = _from_artifact(ctx, name, container, p)
-    return {
-        "ModelArn": _created(ctx, MODEL, p, lambda: HostingStore(ctx.store).create_model(model))
-    }
+    create = functools.partial(HostingStore(ctx.store).create_model, model)
+    return {"ModelArn": _created(ctx, MODEL, name, p.get("Tags", []), create)}
 
 
-def _created(ctx: ApiContext, kind: str, p: dict[str, Any], create: Callable[[], Any]) -> str:
+def _created(
+    ctx: ApiContext, kind: str, name: str, given_tags: list[Any], create: Callable[[], Any]
+) -> str:
     """Claim the record (``create``), then its tags; its ARN."""
-    name = p[{MODEL: "ModelName", CONFIG: "EndpointConfigName"}[kind]]
     try:
         create()
     except AlreadyExistsError:
         raise _exists(kind, ctx.arn(kind, name)) from None
-    tags.save(ctx, kind, name, p.get("Tags", []))
+    tags.save(ctx, kind, name, given_tags)
     return ctx.arn(kind, name)
 
 
@@ -112,20 +113,7 @@ def _from_package(
 def _from_artifact(
     ctx: ApiContext, name: str, container: dict[str, Any], p: dict[str, Any]
 ) -> HostedModel:
-    image = container.get("Image", "")
-    if not XGBOOST_IMAGE.match(image):
-        raise invalid(
-            f"Image {image!r} is not one of SageMaker's XGBoost images: Skiff serves only those"
-        )
-    url = container.get("ModelDataUrl")
-    if not url:
-        raise invalid("PrimaryContainer.ModelDataUrl is required (the job's model.tar.gz)")
-    storage_url(url, "ModelDataUrl")
-    try:
-        with fsspec.open(url, "rb", **ctx.store.storage_options) as f:
-            digest = hashlib.file_digest(f, "sha256").hexdigest()  # in chunks: models are big
-    except (OSError, ValueError) as exc:  # missing, no access, no such bucket
-        raise invalid(f"Could not find model data at {url}. ({type(exc).__name__})") from None
+    image, url, digest = served_artifact(ctx, container, "PrimaryContainer")
     return HostedModel(
         name=name,
         image=image,
@@ -134,6 +122,30 @@ def _from_artifact(
         environment=container.get("Environment", {}),
         request=as_given(p),
     )
+
+
+def served_artifact(ctx: ApiContext, container: dict[str, Any], where: str) -> tuple[str, str, str]:
+    """A container's image (one of SageMaker's XGBoost images), its ``model.tar.gz`` URL, and
+    that file's SHA-256, taken now (``where``: the container's place in the request).
+
+    Raises:
+        ApiError: ValidationException naming what is wrong.
+    """
+    image = container.get("Image", "")
+    if not XGBOOST_IMAGE.match(image):
+        raise invalid(
+            f"Image {image!r} is not one of SageMaker's XGBoost images: Skiff serves only those"
+        )
+    url = container.get("ModelDataUrl")
+    if not url:
+        raise invalid(f"{where}.ModelDataUrl is required (the job's model.tar.gz)")
+    storage_url(url, "ModelDataUrl")
+    try:
+        with fsspec.open(url, "rb", **ctx.store.storage_options) as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()  # in chunks: models are big
+    except (OSError, ValueError) as exc:  # missing, no access, no such bucket
+        raise invalid(f"Could not find model data at {url}. ({type(exc).__name__})") from None
+    return image, url, digest
 
 
 def _model(ctx: ApiContext, name: str) -> HostedModel:
@@ -217,7 +229,8 @@ def create_endpoint_config(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]
     if sum(v.weight for v in variants) <= 0:
         raise invalid("ProductionVariants: the variants' weights must not all be zero")
     config = NamedEndpointConfig(name=name, variants=variants, request=as_given(p))
-    arn = _created(ctx, CONFIG, p, lambda: HostingStore(ctx.store).create_config(config))
+    create = functools.partial(HostingStore(ctx.store).create_config, config)
+    arn = _created(ctx, CONFIG, name, p.get("Tags", []), create)
     return {"EndpointConfigArn": arn}
 
 

@@ -10,10 +10,7 @@ found by its artifact (lineage: hyperparameters and final metrics come from the 
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
-
-import fsspec
 
 from core.errors import AlreadyExistsError, RegistryError, SkiffError, VersionNotFound
 from core.records.jobs import JobStore
@@ -21,9 +18,9 @@ from core.records.registry import Approval, ModelGroup, ModelRegistry, ModelVers
 from flows.api import tags
 from flows.api.context import ApiContext
 from flows.api.errors import invalid
+from flows.api.hosting import served_artifact
 from flows.api.pages import page, wanted
 from flows.api.shapes import as_given, epoch, refuse_unsupported
-from flows.api.training import XGBOOST_IMAGE, storage_url
 
 GROUP, PACKAGE = "model-package-group", "model-package"
 # What the pipeline's versions say they are served by (their artifact is Skiff's own file).
@@ -162,19 +159,8 @@ def create_model_package(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     containers = p.get("InferenceSpecification", {}).get("Containers", [])
     if len(containers) != 1:
         raise invalid("InferenceSpecification.Containers must hold exactly one container")
-    image, url = containers[0].get("Image", ""), containers[0].get("ModelDataUrl")
-    if not XGBOOST_IMAGE.match(image):
-        raise invalid(
-            f"Image {image!r} is not one of SageMaker's XGBoost images: Skiff serves only those"
-        )
-    if not url:
-        raise invalid("InferenceSpecification.Containers[0].ModelDataUrl is required")
-    storage_url(url, "ModelDataUrl")
-    try:
-        with fsspec.open(url, "rb", **ctx.store.storage_options) as f:
-            digest = hashlib.file_digest(f, "sha256").hexdigest()
-    except (OSError, ValueError) as exc:
-        raise invalid(f"Could not find model data at {url}. ({type(exc).__name__})") from None
+    where = "InferenceSpecification.Containers[0]"
+    image, url, digest = served_artifact(ctx, containers[0], where)
     job, hyperparameters, metrics = _lineage(ctx, url)
     approval = Approval(p.get("ModelApprovalStatus", Approval.PENDING))
     record = ModelVersion(
@@ -280,11 +266,9 @@ def all_packages(ctx: ApiContext, groups: list[str] | None = None) -> list[Model
 def list_model_packages(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     if p.get("ModelPackageType") == "Unversioned":
         return {"ModelPackageSummaryList": []}  # Skiff has none
-    groups = (
-        [_group_name(ctx, p["ModelPackageGroupName"])] if "ModelPackageGroupName" in p else None
-    )
-    if groups:
-        _group(ctx, groups[0])
+    groups = None
+    if "ModelPackageGroupName" in p:  # one group, which must exist
+        groups = [_group(ctx, _group_name(ctx, p["ModelPackageGroupName"])).name]
     summaries = []
     for version in all_packages(ctx, groups):
         shape = package_shape(ctx, version)

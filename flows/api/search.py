@@ -101,9 +101,10 @@ def _compare(found: Any, operator: str, wanted: str | None) -> bool:
     }[operator]
 
 
-def _sort_key(value: Any) -> tuple[int, float, str]:
-    """Numbers (times, versions) by value, before text by its order."""
-    number = _number(value)
+def _sort_key(value: Any, otherwise: float) -> tuple[int, float, str]:
+    """Numbers (times, versions) by value, before text by its order; a resource without the
+    field by ``otherwise`` (its creation time: groups have no LastModifiedTime)."""
+    number = _number(value) if value is not None else otherwise
     return (0, number, "") if number is not None else (1, 0.0, str(value))
 
 
@@ -130,7 +131,7 @@ def search(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     found = [shape for shape in RESOURCES[resource](ctx) if _holds(expression, shape)]
     by = p.get("SortBy", "LastModifiedTime")  # SageMaker's default, newest first
     found.sort(
-        key=lambda s: _sort_key(_value(s, by) if _value(s, by) is not None else s["CreationTime"]),
+        key=lambda shape: _sort_key(_value(shape, by), shape["CreationTime"]),
         reverse=p.get("SortOrder", "Descending") == "Descending",
     )
     items, token = window(found, p.get("NextToken"), p.get("MaxResults", 50))

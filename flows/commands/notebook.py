@@ -95,7 +95,8 @@ def kernel_environment(
 
 
 def telemetry_opt_out() -> Path:
-    """The SDK's settings file that turns its telemetry off (written once, on this machine)."""
+    """The SDK's settings file that turns its telemetry off, on this machine (written each
+    time: its content never changes)."""
     file = runtime_root() / "notebook" / "sagemaker-config.json"
     file.parent.mkdir(parents=True, exist_ok=True)
     file.write_text(json.dumps(TELEMETRY_OPT_OUT))

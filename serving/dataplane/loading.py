@@ -67,7 +67,7 @@ def load_model(store: Store, group: str, version: int) -> LoadedModel:
         mv = registry.get(group, version)
         data = registry.read_artifact(mv.artifact_url, mv.artifact_sha256)
         if mv.image is not None:  # a model package: SageMaker's model.tar.gz, and its image
-            return _from_archive(data, mv.artifact_url, csv_separator(mv.image))
+            return _from_archive(data, mv.artifact_url, mv.image)
         predictor = _load_predictor(mv.predictor, PurePosixPath(mv.artifact_url).name, data)
         schema = FeatureSchema.model_validate(mv.feature_schema) if mv.feature_schema else None
         return LoadedModel(predictor, len(mv.features), schema).warmed_up()
@@ -97,17 +97,19 @@ def load_hosted(store: Store, name: str) -> LoadedModel:
                 f"model {name}: {model.model_data_url} changed since the model was created "
                 f"(SHA-256 {digest[:12]}…, expected {model.archive_sha256[:12]}…)"
             )
-        return _from_archive(archive, model.model_data_url, model.csv_separator)
+        return _from_archive(archive, model.model_data_url, model.image)
     except ModelLoadError:
         raise
     except (SkiffError, OSError, ValueError) as exc:
         raise ModelLoadError(f"cannot load model {name}: {exc}") from exc
 
 
-def _from_archive(archive: bytes, url: str, separator: str) -> LoadedModel:
+def _from_archive(archive: bytes, url: str, image: str) -> LoadedModel:
+    """SageMaker's ``model.tar.gz``, answering CSV as ``image`` does."""
     raw = read_model_archive(archive, url)
     # Named by its format: XGBoost reads a file's format from its extension.
     predictor = _load_predictor("xgboost", f"{MEMBER}.{model_format(raw)}", raw)
+    separator = csv_separator(image)
     return LoadedModel(predictor, predictor.num_features, csv_separator=separator).warmed_up()
 
 
