@@ -24,7 +24,8 @@ The map::
     │   ├── UpdateRolledBack       a blue/green update was undone (an alarm, a failed load)
     │   ├── BadRequest             a request is malformed; the message says how
     │   │   ├── UnsupportedMediaType
-    │   │   └── PayloadTooLarge
+    │   │   ├── PayloadTooLarge
+    │   │   └── BodyTimeout        the body did not arrive in time (the client's fault)
     │   ├── ServiceUnavailable     no model loaded yet, or the server is saturated
     │   └── RequestTimeout         a request outlived the server's request timeout
     └── PipelineError              a pipeline step cannot go on (``summary``: what the run did)
@@ -131,6 +132,10 @@ class UnsupportedMediaType(BadRequest):
 
 class PayloadTooLarge(BadRequest):
     """The request's body is over the server's limit."""
+
+
+class BodyTimeout(BadRequest):
+    """The request's body did not arrive within the server's body timeout."""
 
 
 class ServiceUnavailable(ServingError):

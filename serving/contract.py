@@ -27,6 +27,12 @@ INVOCATIONS = "skiff_invocations"
 ERRORS_4XX = "skiff_invocation_4xx_errors"
 ERRORS_5XX = "skiff_invocation_5xx_errors"
 LATENCY = "skiff_model_latency_seconds"
+# What the update alarms judge a variant by: its model's failures, not what clients send.
+# Requests that parsed (client errors never reach the model), their 5xx, and the latency of
+# those of at most ``ServerOptions.alarm_max_rows`` rows.
+MODEL_INVOCATIONS = "skiff_model_invocations"
+MODEL_ERRORS_5XX = "skiff_model_5xx_errors"
+ALARM_LATENCY = "skiff_alarm_latency_seconds"
 MODEL_LOAD = "skiff_model_load_seconds"
 # Which config the workers serve: the lowest number any live worker serves, the highest any
 # failed to load, and how many serve one at all (a worker still starting has no gauge yet).

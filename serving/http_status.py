@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from core.errors import (
     BadRequest,
+    BodyTimeout,
     EndpointNotFound,
     ModelLoadError,
     PayloadTooLarge,
@@ -18,6 +19,7 @@ from core.errors import (
 HTTP_STATUS: dict[type[Exception], int] = {
     BadRequest: 400,
     PayloadTooLarge: 413,
+    BodyTimeout: 408,
     UnsupportedMediaType: 415,
     EndpointNotFound: 404,
     VersionNotFound: 404,

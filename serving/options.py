@@ -28,6 +28,24 @@ class ServerOptions(BaseModel):
         le=100_000,
         description="requests in flight per worker before new ones get a 503 (never a queue)",
     )
+    max_header_kb: float = Field(
+        32, gt=0, le=1024, description="largest request line and headers, in KiB (431 above)"
+    )
+    header_timeout: float = Field(
+        5, gt=0, description="seconds a request's line and headers may take to arrive (408)"
+    )
+    body_timeout: float = Field(
+        30, gt=0, description="seconds a request's body may take to arrive (408)"
+    )
+    idle_timeout: float = Field(
+        5, gt=0, description="seconds a new connection may stay silent before it is closed"
+    )
+    alarm_max_rows: int = Field(
+        1000,
+        ge=1,
+        description="largest request (in rows) whose latency the update alarms watch: a big "
+        "batch is slow by nature, not a sign of a bad model",
+    )
 
     @field_validator("auth_token_file", "certfile", "keyfile")
     @classmethod
@@ -52,6 +70,10 @@ class ServerOptions(BaseModel):
     @property
     def max_body(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def max_header(self) -> int:
+        return int(self.max_header_kb * 1024)
 
     def token(self) -> str | None:
         """The bearer token, read from its file.

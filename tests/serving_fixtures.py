@@ -108,16 +108,20 @@ def csv_rows(frame: pd.DataFrame, features: list[str]) -> str:
 
 
 class Load:
-    """Requests in a loop from several threads, counting answers by status and variant."""
+    """Requests in a loop from several threads, counting answers by status and variant; on
+    kept-alive connections, or each on a ``fresh`` one (so that every worker process of a
+    server gets its share, a new one included)."""
 
-    def __init__(self, url: str, body: str, threads: int = 4):
+    def __init__(self, url: str, body: str, threads: int = 4, fresh: bool = False):
         self.url, self.body, self.stop = url, body, threading.Event()
+        self.fresh = fresh
         self.counts: Counter = Counter()
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self._run) for _ in range(threads)]
 
     def _run(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as client:
+        limits = httpx.Limits(max_keepalive_connections=0) if self.fresh else httpx.Limits()
+        with httpx.Client(base_url=self.url, timeout=30, limits=limits) as client:
             while not self.stop.is_set():
                 try:
                     r = client.post(

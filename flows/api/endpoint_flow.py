@@ -49,20 +49,12 @@ def endpoint_update(store: str, name: str, config_name: str, policy: dict[str, A
 
             update = BlueGreen(configs, server, UpdatePolicy(**policy), on_rollback=rolling_back)
             update.run(green, what, new.name)
-        else:  # several variants: all at once, the old config back if they cannot load
-            old = configs.current(name)
+        else:  # several variants: all at once (publish puts the old config back on failure)
             variants = [
                 Variant(name=v.name, model=v.model, weight=v.weight) for v in named.variants
             ]
-            try:
-                rollouts.publish(
-                    configs, EndpointConfig(endpoint=name, variants=variants, reason=what), server
-                )
-            except ServingError:
-                rollouts.publish(
-                    configs, old.model_copy(update={"reason": f"rollback: {what}"}), server
-                )
-                raise
+            config = EndpointConfig(endpoint=name, variants=variants, reason=what)
+            rollouts.publish(configs, config, server)
     except Exception as exc:
         hosting.save_endpoint(record.model_copy(update={**OVER, "update_failure": str(exc)}))
         raise

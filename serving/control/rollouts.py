@@ -3,9 +3,11 @@
 The new variant (green) joins the old ones (blue) in one config and takes a growing share of
 the traffic: all at once, a canary share first, or linear steps. After each step the update
 bakes for ``wait_seconds`` while alarms watch the new variant through the server's own
-counters (``/metrics``: 5xx rate and p99 latency). A tripped alarm, or a model that fails to
-load, puts the old config back. Once green has all the traffic, blue stays loaded (at weight 0)
-for ``termination_wait_seconds`` so that a rollback is instant, and is then dropped.
+counters (``/metrics``: the 5xx rate of the requests that parsed, and the p99 latency of those
+of at most ``alarm_max_rows`` rows: a client's bad or huge requests cannot trip them). A
+tripped alarm, or a model that fails to load, puts the old config back. Once green has all the
+traffic, blue stays loaded (at weight 0) for ``termination_wait_seconds`` so that a rollback is
+instant, and is then dropped.
 """
 
 from __future__ import annotations
@@ -35,7 +37,10 @@ class Alarms(BaseModel):
     )
     max_p99_ms: float = Field(1000, gt=0, description="highest p99 latency of the new variant")
     min_requests: int = Field(
-        10, ge=1, description="requests the new variant must have seen before an alarm judges"
+        10,
+        ge=1,
+        description="requests the new variant must have answered (that parsed) before an "
+        "alarm judges",
     )
 
 
@@ -136,9 +141,8 @@ class BlueGreen:
         while time.monotonic() - started < self.policy.wait_seconds:
             self.sleep(min(ALARM_POLL, self.policy.wait_seconds))
             window = self._counters(variant) - baseline
-            if window.invocations < alarms.min_requests:
-                continue
-            if window.error_rate > alarms.max_error_rate:
+            judged = window.invocations >= alarms.min_requests
+            if judged and window.error_rate > alarms.max_error_rate:
                 self._rollback(
                     blue,
                     f"alarm: {variant} answered {window.errors_5xx:.0f} of "
@@ -146,7 +150,7 @@ class BlueGreen:
                     f"(limit {alarms.max_error_rate:.1%})",
                 )
             p99_ms = 1000 * window.quantile(0.99)
-            if p99_ms > alarms.max_p99_ms:
+            if window.timed >= alarms.min_requests and p99_ms > alarms.max_p99_ms:
                 self._rollback(
                     blue,
                     f"alarm: {variant} p99 latency {p99_ms:.0f} ms "
@@ -156,7 +160,10 @@ class BlueGreen:
     def _counters(self, variant: str) -> scrapes.VariantCounters:
         response = httpx.get(f"{self.server.url}/metrics", timeout=10, **self.server.http_options())
         response.raise_for_status()
-        return scrapes.parse(response.text).get(variant, scrapes.VariantCounters())
+        # What the alarms judge by: the model's failures and latency, never what clients send
+        # (a malformed body or a huge batch aimed at the new variant must not roll it back).
+        counters = scrapes.parse(response.text, watched=True)
+        return counters.get(variant, scrapes.VariantCounters())
 
     def _rollback(self, blue: EndpointConfig, why: str) -> None:
         if self.on_rollback is not None:
@@ -234,11 +241,27 @@ def publish(
     configs: EndpointStore, config: EndpointConfig, server: servers.RunningEndpoint | None
 ) -> EndpointConfig:
     """Publish ``config`` as the endpoint's current one, and wait until ``server`` serves it.
+    A config the server rejects, or does not apply in time, does not stay published: the one
+    before it is published again (a later poll of the server must not pick up a config its
+    caller was told failed).
 
     Raises:
         ServingError: the server rejected it, or did not apply it in time.
     """
+    before = configs.current(config.endpoint)
     published = configs.update(config.endpoint, lambda _: config)
-    if server is not None:
+    if server is None:
+        return published
+    try:
         servers.wait_for_config(server, published.number)
+    except ServingError as exc:
+        why = f"config {published.number} not served: {exc}"
+        restored = before.model_copy(update={"reason": f"rollback: {why}", "transitional": False})
+        back = configs.update(config.endpoint, lambda _: restored)
+        again = f"the variants of config {before.number} are published again (config {back.number})"
+        try:
+            servers.wait_for_config(server, back.number)
+        except ServingError as second:
+            again += f", not served either: {second}"
+        raise ServingError(f"{exc}; {again}") from None
     return published

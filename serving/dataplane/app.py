@@ -31,8 +31,8 @@ def create_app(
     """The endpoint's app (the body limit defaults to SageMaker's 6 MB payload limit)."""
     options = options or ServerOptions()
     plane, guard = DataPlane(store, endpoint), Guard(options)
-    sagemaker = SageMakerAPI(plane, guard, options.max_body)
-    v2 = V2API(plane, guard, options.max_body)
+    sagemaker = SageMakerAPI(plane, guard)
+    v2 = V2API(plane, guard)
     admin = AdminAPI(plane, options.server_workers)
 
     @contextlib.asynccontextmanager
@@ -40,6 +40,10 @@ def create_app(
         # Everything imported so far lives as long as the process: move it out of the
         # garbage collector's sight. A full collection over it took ~50 ms, a stall that
         # every request in flight waited through (the p99 at 64 connections).
+        # The config's models are loaded before the worker accepts a connection (uvicorn
+        # listens once this startup ends): a worker started beside others, or in place of
+        # one that died, takes no traffic it would answer "no model loaded yet".
+        await plane.poll()
         gc.collect()
         gc.freeze()
         gc.set_threshold(20_000, 50, 100)

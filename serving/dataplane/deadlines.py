@@ -26,11 +26,15 @@ class Deadlines:
         self._due: dict[asyncio.Task, float] = {}
         self._expired: set[asyncio.Task] = set()
 
-    async def run(self, awaitable: Awaitable[T]) -> T:
-        """Await ``awaitable`` in this task; TimeoutError once it has taken too long."""
+    async def run(self, awaitable: Awaitable[T], timeout: float | None = None) -> T:
+        """Await ``awaitable`` in this task; TimeoutError once it has taken ``timeout`` (by
+        default the one given above). Runs nest: an inner one ends by the earlier deadline,
+        and its TimeoutError is the one raised."""
         task = asyncio.current_task()
         assert task is not None
-        self._due[task] = time.monotonic() + self.timeout
+        outer = self._due.get(task)
+        due = time.monotonic() + (self.timeout if timeout is None else timeout)
+        self._due[task] = due if outer is None else min(due, outer)
         try:
             return await awaitable
         except asyncio.CancelledError:
@@ -39,7 +43,10 @@ class Deadlines:
                 raise TimeoutError from None
             raise
         finally:
-            del self._due[task]
+            if outer is None:
+                del self._due[task]
+            else:
+                self._due[task] = outer
             self._expired.discard(task)
 
     async def watch(self) -> None:

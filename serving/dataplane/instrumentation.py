@@ -36,6 +36,18 @@ INVOCATIONS = Counter(contract.INVOCATIONS, "requests answered, by variant", ["v
 ERRORS_4XX = Counter(contract.ERRORS_4XX, "requests refused as bad", ["variant"])
 ERRORS_5XX = Counter(contract.ERRORS_5XX, "requests failed by the server", ["variant"])
 LATENCY = Histogram(contract.LATENCY, "time from request to response", ["variant"], buckets=BUCKETS)
+MODEL_INVOCATIONS = Counter(
+    contract.MODEL_INVOCATIONS, "requests that parsed and reached a model", ["variant"]
+)
+MODEL_ERRORS_5XX = Counter(
+    contract.MODEL_ERRORS_5XX, "requests that parsed, then failed in the server", ["variant"]
+)
+ALARM_LATENCY = Histogram(
+    contract.ALARM_LATENCY,
+    "time from request to response of parsed requests of at most alarm_max_rows rows",
+    ["variant"],
+    buckets=BUCKETS,
+)
 MODEL_LOAD = Gauge(
     contract.MODEL_LOAD,
     "time to load and warm up the variant's model",
@@ -65,14 +77,24 @@ def model_loaded(variant: str, seconds: float) -> None:
 
 
 @functools.cache
-def _series(variant: str) -> tuple[Any, Any, Any, Any]:
+def _series(variant: str) -> tuple[Any, ...]:
     """One variant's children, looked up once: ``labels()`` costs as much as the increment."""
-    return (
-        INVOCATIONS.labels(variant),
-        LATENCY.labels(variant),
-        ERRORS_4XX.labels(variant),
-        ERRORS_5XX.labels(variant),
+    return tuple(
+        metric.labels(variant)
+        for metric in (
+            INVOCATIONS,
+            LATENCY,
+            ERRORS_4XX,
+            ERRORS_5XX,
+            MODEL_INVOCATIONS,
+            MODEL_ERRORS_5XX,
+            ALARM_LATENCY,
+        )
     )
+
+
+def _no_buckets() -> list[int]:
+    return [0] * (len(BUCKETS) + 1)  # +Inf last
 
 
 @dataclass
@@ -83,7 +105,11 @@ class _Pending:
     seconds: float = 0.0
     errors_4xx: int = 0
     errors_5xx: int = 0
-    buckets: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))  # +Inf last
+    buckets: list[int] = field(default_factory=_no_buckets)
+    parsed: int = 0
+    parsed_5xx: int = 0
+    watched_seconds: float = 0.0
+    watched_buckets: list[int] = field(default_factory=_no_buckets)
 
 
 # Requests are tallied here and written to the shared files a few times a second: each write
@@ -92,18 +118,29 @@ class _Pending:
 _pending: dict[str, _Pending] = {}
 
 
-def observe(variant: str, status: int, seconds: float) -> None:
-    """Count one answered request (on the event loop; ``flush`` publishes it)."""
+def observe(
+    variant: str, status: int, seconds: float, rows: int = 0, alarm_max_rows: int = 0
+) -> None:
+    """Count one answered request of ``rows`` parsed rows (0: it did not parse); on the event
+    loop, ``flush`` publishes it."""
     pending = _pending.get(variant)
     if pending is None:
         pending = _pending[variant] = _Pending()
     pending.count += 1
     pending.seconds += seconds
-    pending.buckets[bisect.bisect_left(BUCKETS, seconds)] += 1  # the first bound >= seconds
+    bucket = bisect.bisect_left(BUCKETS, seconds)  # the first bound >= seconds
+    pending.buckets[bucket] += 1
     if 400 <= status < 500:
         pending.errors_4xx += 1
     elif status >= 500:
         pending.errors_5xx += 1
+    if rows:  # it parsed: the model's doing from here on
+        pending.parsed += 1
+        if status >= 500:
+            pending.parsed_5xx += 1
+        if rows <= alarm_max_rows:
+            pending.watched_seconds += seconds
+            pending.watched_buckets[bucket] += 1
 
 
 def flush() -> None:
@@ -111,19 +148,30 @@ def flush() -> None:
     global _pending
     tallied, _pending = _pending, {}
     for variant, pending in tallied.items():
-        invocations, latency, errors_4xx, errors_5xx = _series(variant)
+        series = _series(variant)
+        invocations, latency, errors_4xx, errors_5xx, parsed, parsed_5xx, watched = series
         invocations.inc(pending.count)
-        # prometheus_client's Histogram takes one observation at a time: add the tallies to
-        # its sum and bucket values (private attributes; tests/serving/test_instrumentation.py
-        # checks the exposition they give, so an upgrade that moves them fails there).
-        latency._sum.inc(pending.seconds)
-        for bucket, count in zip(latency._buckets, pending.buckets, strict=True):
+        _add(latency, pending.seconds, pending.buckets)
+        _add(watched, pending.watched_seconds, pending.watched_buckets)
+        for counter, count in (
+            (errors_4xx, pending.errors_4xx),
+            (errors_5xx, pending.errors_5xx),
+            (parsed, pending.parsed),
+            (parsed_5xx, pending.parsed_5xx),
+        ):
             if count:
-                bucket.inc(count)
-        if pending.errors_4xx:
-            errors_4xx.inc(pending.errors_4xx)
-        if pending.errors_5xx:
-            errors_5xx.inc(pending.errors_5xx)
+                counter.inc(count)
+
+
+def _add(histogram: Any, seconds: float, buckets: list[int]) -> None:
+    """Tallied observations into one histogram child. prometheus_client's Histogram takes one
+    observation at a time: the tallies go to its sum and bucket values (private attributes;
+    tests/serving/test_instrumentation.py checks the exposition they give, so an upgrade that
+    moves them fails there)."""
+    histogram._sum.inc(seconds)
+    for bucket, count in zip(histogram._buckets, buckets, strict=True):
+        if count:
+            bucket.inc(count)
 
 
 async def flush_forever(every: float = FLUSH_SECONDS) -> None:

@@ -3,8 +3,9 @@
 - ``BearerAuth``: requests carry ``Authorization: Bearer <token>`` (health probes stay open);
 - ``Guard``: every inference request runs inside it: refused at once past the concurrency
   limit (never an unbounded queue), cut off at the request timeout, its failure turned into
-  the protocol's error shape, and counted for ``/metrics`` under the variant it reached;
-- ``read_body``: the body, refused past the size limit before it is all read;
+  the protocol's error shape, and counted for ``/metrics`` under the variant it reached; its
+  body is read through ``Guard.body``: a 413 past the size limit before it is all read, a 408
+  past the body timeout;
 - ``FastInvocations``: ``POST /invocations``, the hot path, straight to its handler.
 """
 
@@ -19,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from core.errors import PayloadTooLarge, RequestTimeout, ServiceUnavailable
+from core.errors import BodyTimeout, PayloadTooLarge, RequestTimeout, ServiceUnavailable
 from serving.contract import INVOKED_VARIANT
 from serving.dataplane import instrumentation
 from serving.dataplane.deadlines import Deadlines
@@ -30,9 +31,11 @@ logger = logging.getLogger(__name__)
 
 
 class Routed:
-    """Which variant a request went to, once known (for headers and /metrics)."""
+    """Which variant a request went to, once known (for headers and /metrics), and how many
+    rows it held once parsed (0 until then: only parsed requests count for the alarms)."""
 
     variant: str = instrumentation.UNROUTED
+    rows: int = 0
 
 
 Handler = Callable[[Request, Routed], Awaitable[Response]]
@@ -52,7 +55,8 @@ class Guard:
 
     def __init__(self, options: ServerOptions):
         self.options = options
-        self.deadlines = Deadlines(options.request_timeout)
+        shortest = min(options.request_timeout, options.body_timeout)
+        self.deadlines = Deadlines(options.request_timeout, tick=min(0.25, shortest / 4))
         self.in_flight = 0
 
     async def run(self, request: Request, handle: Handler, error: ErrorShape) -> Response:
@@ -77,8 +81,24 @@ class Guard:
             response = error(exc, status_of(exc))
             if routed.variant != instrumentation.UNROUTED:
                 response.headers[INVOKED_VARIANT] = routed.variant
-        instrumentation.observe(routed.variant, response.status_code, time.perf_counter() - started)
+            if isinstance(exc, PayloadTooLarge | BodyTimeout):
+                # The body was not read to its end: the connection is mid-request, close it.
+                response.headers["Connection"] = "close"
+        seconds = time.perf_counter() - started
+        cap = self.options.alarm_max_rows
+        instrumentation.observe(routed.variant, response.status_code, seconds, routed.rows, cap)
         return response
+
+    async def body(self, request: Request) -> bytes:
+        """The request's body: a 413 as soon as it is over the size limit, a 408 if it has
+        not all arrived by the body timeout (or the request timeout, if that comes first)."""
+        try:
+            return await self.deadlines.run(
+                read_body(request, self.options.max_body), self.options.body_timeout
+            )
+        except TimeoutError:
+            limit = min(self.options.body_timeout, self.options.request_timeout)
+            raise BodyTimeout(f"the request's body did not arrive within {limit:g} s") from None
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -75,22 +75,26 @@ class DataPlane:
         logger.info("serving config %d: %s", config.number, weights)
         return True
 
+    async def poll(self) -> None:
+        """Apply the stored config if it changed; a failure is noted, never raised."""
+        try:
+            # A local config is a small file: read it on the loop. Handing every poll to a
+            # thread stalled requests by up to 25 ms (GIL hand-offs) twice a second.
+            if self.store.is_local:
+                raw = self.changed_config()
+            else:
+                raw = await run_in_threadpool(self.changed_config)
+            if raw is not None:
+                await run_in_threadpool(self.apply, raw)  # loading: off the loop
+        except Exception as exc:  # the server must stay up: say why, poll again
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            logger.exception("config poll failed")
+
     async def follow(self, poll_interval: float) -> None:
         """Poll the stored config and apply each change; runs until cancelled, never dies."""
         while True:
-            try:
-                # A local config is a small file: read it on the loop. Handing every poll to a
-                # thread stalled requests by up to 25 ms (GIL hand-offs) twice a second.
-                if self.store.is_local:
-                    raw = self.changed_config()
-                else:
-                    raw = await run_in_threadpool(self.changed_config)
-                if raw is not None:
-                    await run_in_threadpool(self.apply, raw)  # loading: off the loop
-            except Exception as exc:  # the server must stay up: say why, poll again
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                logger.exception("config poll failed")
             await asyncio.sleep(poll_interval)
+            await self.poll()
 
     def _load(self, variant: Variant) -> LoadedModel:
         key = variant.key

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from core.errors import EndpointNotFound
 from serving.contract import CUSTOM_ATTRIBUTES, INVOKED_VARIANT, TARGET_VARIANT
-from serving.dataplane.middleware import Guard, Routed, read_body
+from serving.dataplane.middleware import Guard, Routed
 from serving.dataplane.parsing import CSV_TYPES, media_type, parse_csv, parse_json
 from serving.dataplane.plane import DataPlane
 
@@ -30,8 +30,8 @@ def error(exc: Exception, status: int) -> JSONResponse:
 class SageMakerAPI:
     """The handlers of SageMaker's container API for one endpoint's data plane."""
 
-    def __init__(self, plane: DataPlane, guard: Guard, max_body: int):
-        self.plane, self.guard, self.max_body = plane, guard, max_body
+    def __init__(self, plane: DataPlane, guard: Guard):
+        self.plane, self.guard = plane, guard
 
     def routes(self) -> list[Route]:
         return [
@@ -57,13 +57,14 @@ class SageMakerAPI:
             )
         table = self.plane.live()
         kind = media_type(request.headers.get("content-type"))
-        body = await read_body(request, self.max_body)
+        body = await self.guard.body(request)
         variant, model = table.pick(request.headers.get(TARGET_VARIANT))
         routed.variant = variant.name
         if kind in CSV_TYPES:
             rows = parse_csv(body, model.n_features)
         else:
             rows = parse_json(body, model.n_features, model.schema)
+        routed.rows = len(rows)
         scores = await table.predict(variant, rows)
         return scores_response(scores, kind, request, variant.name, model.csv_separator)
 

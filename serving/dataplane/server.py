@@ -12,6 +12,7 @@ token file.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import shutil
@@ -26,6 +27,7 @@ from uvicorn.supervisors import Multiprocess
 from core.clock import now
 from core.errors import ServingError
 from serving.contract import ServerState
+from serving.dataplane.connections import ConnectionLimits, LimitedHttpTools
 from serving.options import ServerOptions
 
 # What each worker's app reads (workers are spawned processes: they get the environment).
@@ -86,14 +88,18 @@ def main(argv: list[str] | None = None) -> int:
         ENV_POLL: str(args.poll_interval),
         ENV_OPTIONS: options.model_dump_json(),
     }
+    limits = ConnectionLimits(options.max_header, options.header_timeout, options.idle_timeout)
     config = uvicorn.Config(
         "serving.dataplane.app:app_from_environment",
         factory=True,
+        http=functools.partial(LimitedHttpTools, limits=limits),
         log_level="warning",
         access_log=False,
         # Skiff reads no client address or scheme: uvicorn's X-Forwarded-* rewrite would cost
         # ~4% of the CPU of a single-record request (py-spy at 64 connections) for nothing.
         proxy_headers=False,
+        # Longer than a load balancer's idle timeout (60 s on AWS's), so that the server never
+        # closes a connection the balancer is about to reuse.
         timeout_keep_alive=75,
         workers=options.server_workers,
         ssl_certfile=options.certfile,
@@ -101,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if options.server_workers > 1:
-            Multiprocess(config, sockets=[sock]).run()
+            Supervisor(config, sockets=[sock]).run()
         else:
             uvicorn.Server(config).run(sockets=[sock])
     finally:
@@ -109,6 +115,27 @@ def main(argv: list[str] | None = None) -> int:
             args.state_file.unlink(missing_ok=True)
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor of worker processes, which also drops a dead worker's gauges.
+
+    uvicorn replaces a worker that died; its gauge files would stay in the metrics folder and
+    count as a live worker serving its last config forever (one more ready worker than there
+    are, and a config number that never rises: every later update would wait in vain).
+    """
+
+    def keep_subprocess_alive(self) -> None:
+        before = {process.pid for process in self.processes}
+        super().keep_subprocess_alive()
+        gone = before - {process.pid for process in self.processes}
+        if gone:
+            # Imported here, in the supervisor only, once the metrics folder is set.
+            from prometheus_client import multiprocess
+
+            for pid in gone:
+                if pid is not None:
+                    multiprocess.mark_process_dead(pid)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from core.provenance import skiff_release
 from core.records.endpoints import Variant
 from serving.contract import INVOKED_VARIANT, TARGET_VARIANT
 from serving.dataplane.loading import LoadedModel
-from serving.dataplane.middleware import Guard, Routed, read_body, status_of
+from serving.dataplane.middleware import Guard, Routed, status_of
 from serving.dataplane.parsing import FLOAT32_MAX, load_json
 from serving.dataplane.plane import DataPlane
 from serving.dataplane.routing import RoutingTable
@@ -138,8 +138,8 @@ def error(exc: Exception, status: int) -> JSONResponse:
 class V2API:
     """The Open Inference Protocol's handlers for one endpoint's data plane."""
 
-    def __init__(self, plane: DataPlane, guard: Guard, max_body: int):
-        self.plane, self.guard, self.max_body = plane, guard, max_body
+    def __init__(self, plane: DataPlane, guard: Guard):
+        self.plane, self.guard = plane, guard
 
     def routes(self) -> list[Route]:
         model = "/v2/models/{name}"
@@ -191,10 +191,11 @@ class V2API:
 
     async def _infer(self, request: Request, routed: Routed) -> Response:
         table = self.plane.live()
-        body = await read_body(request, self.max_body)
+        body = await self.guard.body(request)
         variant, model = self._pick(table, request)
         routed.variant = variant.name
         rows, request_id = parse_infer(body, model.n_features)
+        routed.rows = len(rows)
         scores = await table.predict(variant, rows)
         version = variant.model_version or variant.name  # a hosted model has no number
         answer = infer_response(self.plane.endpoint, version, scores, request_id)

@@ -93,8 +93,8 @@ def client(store):
     guard = Guard(options)
     app = Starlette(
         routes=[
-            *SageMakerAPI(plane, guard, options.max_body).routes(),
-            *V2API(plane, guard, options.max_body).routes(),
+            *SageMakerAPI(plane, guard).routes(),
+            *V2API(plane, guard).routes(),
         ]
     )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://plane")

@@ -47,3 +47,27 @@ def test_a_cancel_from_elsewhere_stays_a_cancel():
             await task
 
     _with_watchdog(deadlines, body)
+
+
+def test_a_nested_run_ends_by_the_earlier_deadline_and_the_outer_one_holds():
+    deadlines = Deadlines(30, tick=0.05)
+
+    async def body():
+        async def inner_then_more():
+            with pytest.raises(TimeoutError):  # the inner, shorter deadline
+                await deadlines.run(asyncio.sleep(30), timeout=0.1)
+            await asyncio.sleep(0.2)  # the outer one (30 s) still stands
+            return "outer finished"
+
+        assert await deadlines.run(inner_then_more()) == "outer finished"
+        short = Deadlines(0.1, tick=0.05)
+        watcher = asyncio.create_task(short.watch())
+        try:
+            with pytest.raises(TimeoutError):  # an inner run cannot outlast the outer deadline
+                await short.run(short.run(asyncio.sleep(30), timeout=30))
+        finally:
+            watcher.cancel()
+        assert not short._due and not short._expired
+
+    _with_watchdog(deadlines, body)
+    assert not deadlines._due and not deadlines._expired

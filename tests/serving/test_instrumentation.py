@@ -40,3 +40,36 @@ def test_tallied_requests_reach_the_counters_and_buckets_on_flush():
     assert scrape()[variant].invocations == 6  # added to, not replaced
     instrumentation.flush()  # nothing new: nothing changes
     assert scrape()[variant].invocations == 6
+
+
+def test_alarms_see_only_parsed_requests_and_latency_up_to_the_row_cap():
+    """Item 2 of hardening part 1: what clients send never drives an update's alarms."""
+    variant = f"watched-{next(_names)}"
+    cap = 100
+    answered = [
+        (0.002, 200, 1),  # parsed, small: watched
+        (0.004, 500, 3),  # parsed, then the model failed: a model error, watched
+        (9.0, 200, 10_000),  # a huge batch: counted, its latency not watched
+        (0.001, 400, 0),  # refused before parsing: a client error only
+        (7.0, 408, 0),  # a body that never came: a client error only
+        (5.0, 504, 0),  # timed out before it parsed: not the model's doing
+    ]
+    for seconds, status, rows in answered:
+        instrumentation.observe(variant, status, seconds, rows, cap)
+    instrumentation.flush()
+    every = scrape()[variant]
+    assert (every.invocations, every.errors_5xx, every.timed) == (6, 2, 6)
+    watched = scrapes.parse(generate_latest(REGISTRY).decode(), watched=True)[variant]
+    assert (watched.invocations, watched.errors_5xx, watched.timed) == (3, 1, 2)
+    assert watched.error_rate == 1 / 3 and watched.quantile(0.99) == 0.005
+
+
+def test_a_scrape_of_an_earlier_server_without_watched_series_reads_every_request():
+    earlier = (
+        'skiff_invocations_total{variant="v1"} 4.0\n'
+        'skiff_invocation_5xx_errors_total{variant="v1"} 1.0\n'
+        'skiff_model_latency_seconds_bucket{le="0.01",variant="v1"} 4.0\n'
+        'skiff_model_latency_seconds_bucket{le="+Inf",variant="v1"} 4.0\n'
+    )
+    v1 = scrapes.parse(earlier, watched=True)["v1"]
+    assert (v1.invocations, v1.errors_5xx, v1.timed) == (4, 1, 4)

@@ -1,12 +1,15 @@
 """Bearer-token auth, HTTPS, and the server's limits (body size, request timeout, bounded
-concurrency), on real endpoint servers."""
+concurrency, header size, header, idle and body timeouts), on real endpoint servers."""
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
 import json
+import socket
 import ssl
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,7 +24,7 @@ from serving.control import servers
 from serving.control.client import EndpointClient
 from serving.control.deploys import delete
 from serving.options import ServerOptions
-from tests.serving_fixtures import SLEEPY, csv_rows
+from tests.serving_fixtures import SLEEPY, csv_rows, post
 
 GROUP = "bank-marketing"
 
@@ -118,6 +121,77 @@ def test_a_bad_token_file_or_half_a_tls_pair_is_refused(tmp_path):
     empty.write_text("")
     with pytest.raises(Exception, match="is empty"):
         ServerOptions(auth_token_file=str(empty)).token()
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=30)
+
+
+def _answer(sock: socket.socket) -> tuple[int, dict]:
+    """The one response a refused connection gets, read until the server closes it."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_http_limits_shed_oversized_headers_and_silent_or_slow_clients(models):
+    """Hardening part 1, item 4: a 431 for headers past the limit (whole or never ending), a
+    408 for headers or a body that do not arrive in time, a silent connection closed; the
+    server answers everyone else throughout."""
+    store, features, test = models
+    options = ServerOptions(max_header_kb=8, header_timeout=1, idle_timeout=1, body_timeout=1)
+    url = deploy(store, "http-limits", GROUP, 1, server=options).endpoint_url
+    request = b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+    try:
+        with _connect(url) as sock:  # a header that never ends: refused once past the limit
+            sock.sendall(request + b"X-Big: " + b"a" * 12_000)
+            status, body = _answer(sock)
+        assert status == 431 and body["error"] == (
+            "request line and headers exceed the 8192-byte limit"
+        )
+        with _connect(url) as sock:  # whole, but too large
+            sock.sendall(request + b"X-Big: " + b"a" * 9_000 + b"\r\nContent-Length: 1\r\n\r\n1")
+            assert _answer(sock)[0] == 431
+
+        with _connect(url) as sock:  # headers one byte at a time: a 408 once the second is up
+            sock.sendall(request)
+            started, stop = time.monotonic(), threading.Event()
+
+            def trickle() -> None:
+                while not stop.wait(0.1):  # a byte every 0.1 s, for as long as it is read
+                    try:
+                        sock.send(b"a")
+                    except OSError:
+                        return
+
+            dripping = threading.Thread(target=trickle, daemon=True)
+            dripping.start()
+            try:
+                status, body = _answer(sock)
+            finally:
+                stop.set()
+                dripping.join()
+        assert status == 408 and body["error"] == "request headers not received within 1 s"
+        assert time.monotonic() - started < 25  # not kept open by the trickle
+
+        with _connect(url) as sock:  # connected, silent: closed after the idle timeout
+            assert sock.recv(1) == b""
+
+        with _connect(url) as sock:  # a body that stops halfway: the client's fault, a 408
+            sock.sendall(request + b"Content-Length: 100\r\n\r\n0.1,0.2")
+            status, body = _answer(sock)
+        assert status == 408 and body["error"] == "the request's body did not arrive within 1 s"
+
+        good = post(url, csv_rows(test[:1], features))
+        assert good.status_code == 200
+        assert post(url, csv_rows(test[:1], features), **{"X-Fine": "a" * 4000}).status_code == 200
+        text = httpx.get(f"{url}/metrics").text
+        assert 'skiff_invocation_4xx_errors_total{variant="-"} 1.0' in text  # the slow body
+    finally:
+        delete(store, "http-limits")
 
 
 def test_size_limit_timeout_and_bounded_concurrency(models):

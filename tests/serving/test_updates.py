@@ -4,21 +4,27 @@ with real models (each test starts its own server; a Load thread pool keeps requ
 from __future__ import annotations
 
 import math
+import os
 import re
+import signal
+import threading
 from collections import Counter
 
 import httpx
+import pandas as pd
 import pytest
 
+from core.errors import ServingError
 from core.records.endpoints import EndpointConfig, EndpointStore, Variant
 from flows.approval import deploy_approved as deploy
 from flows.cli import main as cli
+from serving.contract import INVOKED_VARIANT, TARGET_VARIANT
 from serving.control import scrapes, servers
 from serving.control.deploys import delete
-from serving.control.rollouts import Alarms, UpdatePolicy, UpdateRolledBack
+from serving.control.rollouts import Alarms, UpdatePolicy, UpdateRolledBack, publish
 from serving.options import ServerOptions
 from tests.helpers import wait_for
-from tests.serving_fixtures import ERRATIC, Load, csv_rows, post
+from tests.serving_fixtures import ERRATIC, GOOD1, SLEEPY, Load, csv_rows, post
 
 GROUP = "bank-marketing"
 
@@ -61,6 +67,27 @@ def test_two_workers_share_the_socket_and_one_scrape_sums_them(endpoint, models)
     assert 'skiff_invocation_4xx_errors_total{variant="v1"} 1.0' in scrape
     assert 'skiff_model_load_seconds{variant="v1"}' in scrape
 
+    # Hardening part 1, item 5: a worker killed outright is replaced; its gauges go with it,
+    # its replacement takes no request before its model is loaded, and updates still apply.
+    name = endpoint[0]
+    server = servers.running(models[0], name)
+    victim = pids.pop()
+    with Load(url, body, fresh=True) as load:
+        load.answered(20, "requests on fresh connections")
+        os.kill(victim, signal.SIGKILL)
+
+        def replaced() -> bool:
+            status = servers.status_of(server)
+            return status is not None and status.pid not in (victim, *pids)
+
+        wait_for(replaced, 60, "an answer from the replacement worker", every=0.01)
+        load.answered(50, "requests once the replacement serves")
+    assert not [key for key in load.counts if key[0] == 503], load.counts
+    assert load.counts[(200, "v1")] > 0
+    assert servers.status_of(server).workers_ready == 2  # not 3: the dead one's gauge is gone
+    deploy(models[0], name, GROUP, 2)  # waits until every worker serves it
+    assert post(url, body).headers[INVOKED_VARIANT] == "v2"
+
 
 def test_weights_are_honoured_then_changed_and_rolled_back(endpoint, models, capsys):
     name, url = endpoint
@@ -98,6 +125,14 @@ def test_weights_are_honoured_then_changed_and_rolled_back(endpoint, models, cap
     current = configs.current(name)
     assert [(v.name, v.weight) for v in current.variants] == [("v1", 0.8), ("v2", 0.2)]
     assert current.reason == f"rollback to config {two.number}"
+
+    # Item 5: a config the server cannot serve does not stay published for it to pick up.
+    missing = Variant(name="v99", model_group=GROUP, model_version=99)
+    with pytest.raises(ServingError, match=rf"rejected config {current.number + 1}: .*"):
+        publish(configs, EndpointConfig(endpoint=name, variants=[missing]), server)
+    restored = configs.current(name)
+    assert [(v.name, v.weight) for v in restored.variants] == [("v1", 0.8), ("v2", 0.2)]
+    assert restored.reason.startswith(f"rollback: config {current.number + 1} not served")
 
 
 # Two steps a second apart; a p99 bound a loaded CI machine cannot trip.
@@ -159,3 +194,42 @@ def test_an_erratic_canary_trips_its_alarm_and_traffic_rolls_back(endpoint, mode
     current = EndpointStore(store).current(name)
     assert [v.name for v in current.variants] == ["v1"]
     assert current.reason.startswith(f"rollback: alarm: v{ERRATIC}")
+
+
+def test_what_clients_send_to_a_canary_never_rolls_it_back(models):
+    """Item 2: huge batches and malformed bodies aimed at the new variant reach it, yet its
+    alarms judge it by the requests that parsed (their 5xx) and by the latency of those of at
+    most ``alarm_max_rows`` rows. Before, a client could roll back any canary this way."""
+    store, features, test = models
+    server = ServerOptions(alarm_max_rows=50)
+    url = deploy(store, "hostile", GROUP, GOOD1, server=server).endpoint_url
+    green = f"v{SLEEPY}"
+    # 300 rows take the sleepy model a second: far over the p99 limit, were they watched.
+    big = csv_rows(pd.concat([test] * 2)[:300], features)
+    policy = UpdatePolicy(
+        strategy="CANARY",
+        canary_size=0.5,
+        wait_seconds=4,
+        alarms=Alarms(max_p99_ms=200, min_requests=3),
+    )
+    answers: Counter = Counter()
+    lock, stop = threading.Lock(), threading.Event()
+
+    def hostile(body: str) -> None:
+        while not stop.is_set():
+            r = post(url, body, **{TARGET_VARIANT: green})
+            with lock:
+                answers[body == big, r.status_code, r.headers.get(INVOKED_VARIANT)] += 1
+
+    threads = [threading.Thread(target=hostile, args=(b,)) for b in (big, big, big, "1,2\n")]
+    try:
+        for thread in threads:
+            thread.start()
+        deploy(store, "hostile", GROUP, SLEEPY, policy=policy)  # no UpdateRolledBack
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        delete(store, "hostile")
+    assert answers[True, 200, green] >= policy.alarms.min_requests, answers
+    assert answers[False, 400, green] >= policy.alarms.min_requests, answers
