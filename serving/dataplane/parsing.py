@@ -19,6 +19,11 @@ import pandas as pd
 from algorithms.schema import FeatureSchema
 from core.errors import BadRequest, SchemaError, UnsupportedMediaType
 
+try:  # the C parser, built at install where a compiler is found (pyproject.toml)
+    from serving.dataplane import _csv_rows
+except ImportError:  # pragma: no cover - pandas and numpy read CSV instead
+    _csv_rows = None
+
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 SMALL = 64  # below this many rows, plain Python parsing beats pandas' fixed cost
 CSV_TYPES = ("text/csv", "text/plain")
@@ -89,15 +94,22 @@ def _small_csv(lines: list[str], n_features: int) -> np.ndarray:
 
 def parse_csv(body: bytes, n_features: int) -> np.ndarray:
     """CSV rows → float32 array (rows × ``n_features``). Every body size follows the same
-    rules; a large one is read by pandas' C parser once its rows are known to be whole."""
+    rules. A plainly well-formed body, of any size, is read in one pass by the C parser
+    (``_csv_rows.c``); anything else takes the exact path, which names the row and column at
+    fault or reads what is unusual but valid (where the C parser is not built, pandas reads
+    large bodies and numpy small ones, by the same rules)."""
     body = body.removeprefix(BOM)
+    if _csv_rows is not None:
+        values = _csv_rows.parse(body, n_features)
+        if values is not None:
+            return np.frombuffer(values, dtype=np.float32).reshape(-1, n_features)
     # pandas would unquote "1" where the other paths refuse it, and end a line at a bare \r
     # where they end lines at \n only: such bodies take the exact path.
     if body.count(b"\n") > SMALL and b'"' not in body and _plain_line_ends(body):
-        _check_widths(body, n_features)
         values = _large_csv(body, n_features)
         if values is not None:
             return values
+        _check_widths(body, n_features)  # refused or unusual: name a ragged row, fast
     lines = _checked_lines(body, n_features)
     if len(lines) <= SMALL:
         return _small_csv(lines, n_features)
@@ -123,7 +135,7 @@ def _checked_lines(body: bytes, n_features: int) -> list[str]:
 
 
 def _plain_line_ends(body: bytes) -> bool:
-    return body.count(b"\r") == body.count(b"\r\n")
+    return b"\r" not in body or body.count(b"\r") == body.count(b"\r\n")
 
 
 def _check_widths(body: bytes, n_features: int) -> None:
@@ -144,8 +156,18 @@ def _check_widths(body: bytes, n_features: int) -> None:
 
 
 def _large_csv(body: bytes, n_features: int) -> np.ndarray | None:
-    """Many rows, each ``n_features`` wide: pandas' C parser, straight from the bytes; None
-    when a field is unusual, for the exact path to name."""
+    """Many rows: pandas' C parser, straight from the bytes; None when a row is not
+    ``n_features`` wide or a field is unusual, for the exact path to name.
+
+    Widths are checked around pandas rather than line by line: pandas takes its row width
+    from the first row (one field too many there and it would become an index, shifting every
+    column), refuses any later row wider than that, and fills a shorter one with missing
+    values. So: the first row exactly ``n_features`` wide, no error, and as many commas in the
+    body as whole rows hold means every row is whole.
+    """
+    first = body[: body.find(b"\n")]
+    if first.count(b",") != n_features - 1:
+        return None
     try:
         frame = pd.read_csv(
             io.BytesIO(body),
@@ -156,17 +178,20 @@ def _large_csv(body: bytes, n_features: int) -> np.ndarray | None:
             keep_default_na=False,
             skip_blank_lines=False,
         )
-    except ValueError:  # a row too wide, not UTF-8
+    except ValueError:  # a row too wide (pandas' ParserError is one), not UTF-8
         return None
+    if body.count(b",") != len(frame) * (n_features - 1):
+        return None  # a short row (or a blank line): filled with missing values by pandas
     # A column the parser could not read as numbers ("abc", "nan", "True") is left as text
     # or bools: only integer and float columns pass.
     if any(dtype.kind not in "iuf" for dtype in frame.dtypes):
         return None
-    values = frame.to_numpy(np.float64)
-    # One comparison rejects inf and what float32 cannot hold; nan (an empty field) passes.
-    if (np.abs(values) > FLOAT32_MAX).any():
+    with np.errstate(over="ignore"):  # beyond float32's range: inf, refused just below
+        values = frame.to_numpy(np.float32)
+    # One check rejects inf and what float32 cannot hold; nan (an empty field) passes.
+    if np.isinf(values).any():
         return None
-    return values.astype(np.float32)
+    return values
 
 
 def load_json(body: bytes) -> Any:

@@ -1,10 +1,14 @@
-"""The endpoint's body parsers, on their own: one set of rules for every body size (a small
-CSV body is parsed in numpy or Python, a large one by pandas' C parser), and JSON whose limits
-hold (issue 14). The server's own answers to these bodies are in ``test_server.py``."""
+"""The endpoint's body parsers, on their own: one set of rules for every body size and every
+path (the C parser, or where it is not built pandas for a large body and numpy for a small one,
+each held to the exact path in Python), and JSON whose limits hold (issue 14). The server's
+own answers to these bodies are in ``test_server.py``."""
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -12,23 +16,62 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.errors import BadRequest
-from serving.dataplane.parsing import SMALL, parse_csv, parse_json
+from serving.dataplane import parsing
+from serving.dataplane.parsing import BOM, SMALL, parse_csv, parse_json
 
 N = 4
 GOOD = "1,2,3,4"
+# Where the C parser is built (everywhere with a compiler, CI included), every case runs both
+# with it and without it; elsewhere only without.
+MODES = ("c", "fallback") if parsing._csv_rows is not None else ("fallback",)
 
 
-def small_and_large(lines: list[str]) -> list[tuple[str, object]]:
-    """What the rows parse to alone (a small body) and followed by enough good rows to take
-    the large body's path: ("ok", the rows' values) or ("400", the message)."""
-    answers = []
-    for body in ("\n".join(lines), "\n".join([*lines, *[GOOD] * (SMALL + 10)])):
-        try:
-            values = parse_csv(body.encode(), N)
-            answers.append(("ok", values[: len(lines)].tolist()))
-        except BadRequest as exc:
-            answers.append(("400", str(exc)))
-    return answers
+@contextlib.contextmanager
+def mode(name: str) -> Iterator[None]:
+    if name == "c":
+        yield
+    else:
+        with mock.patch.object(parsing, "_csv_rows", None):
+            yield
+
+
+def answer(parse, body: bytes) -> tuple[str, object]:
+    """("ok", the rows' values) or ("400", the message)."""
+    try:
+        return "ok", parse(body)
+    except BadRequest as exc:
+        return "400", str(exc)
+
+
+def exact(body: bytes) -> np.ndarray:
+    """The exact path alone: Python, field by field; the rules' definition."""
+    return parsing._slow_csv(parsing._checked_lines(body.removeprefix(BOM), N))
+
+
+def every_path(lines: list[str]) -> Iterator[tuple[str, tuple[str, object], tuple[str, object]]]:
+    """For the rows alone (a small body) and followed by enough good rows to be a large one,
+    on every path: (what was run, its answer, the exact path's answer)."""
+    for size, body in (
+        ("small", "\n".join(lines)),
+        ("large", "\n".join([*lines, *[GOOD] * (SMALL + 10)])),
+    ):
+        expected = answer(exact, body.encode())
+        for name in MODES:
+            with mode(name):
+                yield (
+                    f"{size} body, {name}",
+                    answer(lambda b: parse_csv(b, N), body.encode()),
+                    expected,
+                )
+
+
+def assert_same(got: tuple[str, object], expected: tuple[str, object], what: str) -> None:
+    assert got[0] == expected[0], (what, got, expected)
+    if got[0] == "ok":
+        np.testing.assert_array_equal(got[1], expected[1], err_msg=what)
+        assert got[1].dtype == np.float32 and got[1].shape[1] == N
+    else:
+        assert got[1] == expected[1], (what, got, expected)
 
 
 @pytest.mark.parametrize(
@@ -53,13 +96,51 @@ def small_and_large(lines: list[str]) -> list[tuple[str, object]]:
     ],
 )
 def test_every_body_size_follows_one_set_of_rules(lines, expected):
-    small, large = small_and_large(lines)
-    for got in (small, large):
+    for what, got, reference in every_path(lines):
+        assert_same(got, reference, what)
         if expected[0] == "ok":
-            assert got[0] == "ok", got
-            np.testing.assert_array_equal(np.array(got[1]), np.array(expected[1]))
+            assert got[0] == "ok", (what, got)
+            rows = np.array(expected[1], dtype=np.float32)
+            np.testing.assert_array_equal(got[1][: len(lines)], rows, err_msg=what)
         else:
-            assert got == expected
+            assert got == expected, what
+
+
+@pytest.mark.parametrize("name", MODES)
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [("1,2,3,4,5", "got 5"), ("1,2,3", "got 3"), ("", "got 1"), ("1,2,3,4,", "got 5")],
+)
+def test_a_ragged_row_anywhere_in_a_large_body_is_named(row, expected, name):
+    """pandas takes a large body's width from its first row: later rows are checked too."""
+    for at in (SMALL + 3, 2 * SMALL):
+        lines = [GOOD] * (2 * SMALL + 1)
+        lines[at - 1] = row
+        with (
+            mode(name),
+            pytest.raises(BadRequest, match=f"^row {at}: expected 4 features, {expected}$"),
+        ):
+            parse_csv("\n".join(lines).encode(), N)
+
+
+@pytest.mark.skipif(parsing._csv_rows is None, reason="the C parser is not built here")
+def test_the_c_parser_reads_decimals_as_python_then_float32_would():
+    """Clinger's fast path where it is exact, strtod elsewhere: the same float32 as
+    ``np.float32(float(text))`` for short and long decimals, exponents, both line ends,
+    trailing blank lines; None (the exact path decides) for anything it does not read."""
+    rng = np.random.default_rng(7)
+    texts = [
+        repr(float(v)) for v in rng.standard_normal(2000) * 10.0 ** rng.integers(-30, 30, 2000)
+    ]
+    texts += [f"{v:.{d}e}" for v, d in zip(rng.standard_normal(2000), rng.integers(0, 20, 2000), strict=False)]
+    texts += ["0", "-0.0", "007", "1.", ".5", "+.5", "1e-99999", "3.4028234e38", "9" * 30]
+    texts += ["0." + "0" * 30 + "1", "1" + "0" * 30, "123456789012345678901234567890e-10"]
+    texts = texts[: len(texts) // N * N]
+    body = "\r\n".join(",".join(texts[i : i + N]) for i in range(0, len(texts), N)) + "\n\n \n"
+    got = np.frombuffer(parsing._csv_rows.parse(body.encode(), N), dtype=np.float32)
+    np.testing.assert_array_equal(got, np.array([float(t) for t in texts], dtype=np.float32))
+    for odd in ("1,2,3,4\r5,6,7,8", '"1",2,3,4', "1,2,3,4\n\n1,2,3,4", "1e39,2,3,4", "", "\n"):
+        assert parsing._csv_rows.parse(odd.encode(), N) is None, odd
 
 
 ODD = ["", " ", "nan", "inf", "-inf", "1e39", "1_0", "\u0661", "true", "0x1", '"1"', "1e", ".",
@@ -67,6 +148,7 @@ ODD = ["", " ", "nan", "inf", "-inf", "1e39", "1_0", "\u0661", "true", "0x1", '"
 FIELDS = st.one_of(
     st.integers(-(10**6), 10**6).map(str),
     st.floats(allow_nan=False, allow_infinity=False, width=32).map(repr),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),  # up to 17 digits, e±308
     st.sampled_from(ODD),
     st.text(alphabet="0123456789.,eE+- \"'\t;", max_size=6),
 )
@@ -75,15 +157,12 @@ ROWS = st.lists(st.lists(FIELDS, min_size=N - 1, max_size=N + 1), min_size=1, ma
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=ROWS)
-def test_random_csv_bodies_are_refused_or_scored_alike_on_both_paths(rows):
+def test_random_csv_bodies_are_read_on_every_path_as_the_exact_path_reads_them(rows):
     lines = [",".join(fields) for fields in rows]
-    small, large = small_and_large(lines)  # anything but BadRequest fails the test here
-    assert small[0] == large[0], (lines, small, large)
-    if small[0] == "ok":
-        np.testing.assert_array_equal(np.array(small[1]), np.array(large[1]))
-        assert np.isfinite(np.nan_to_num(np.array(small[1]))).all()
-    else:
-        assert small[1] == large[1], (lines, small, large)
+    for what, got, expected in every_path(lines):  # anything but BadRequest fails here
+        assert_same(got, expected, what)
+        if got[0] == "ok":
+            assert np.isfinite(np.nan_to_num(got[1])).all()
 
 
 @settings(max_examples=300, deadline=None)
