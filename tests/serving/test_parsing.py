@@ -132,7 +132,10 @@ def test_the_c_parser_reads_decimals_as_python_then_float32_would():
     texts = [
         repr(float(v)) for v in rng.standard_normal(2000) * 10.0 ** rng.integers(-30, 30, 2000)
     ]
-    texts += [f"{v:.{d}e}" for v, d in zip(rng.standard_normal(2000), rng.integers(0, 20, 2000), strict=False)]
+    texts += [
+        f"{v:.{d}e}"
+        for v, d in zip(rng.standard_normal(2000), rng.integers(0, 20, 2000), strict=False)
+    ]
     texts += ["0", "-0.0", "007", "1.", ".5", "+.5", "1e-99999", "3.4028234e38", "9" * 30]
     texts += ["0." + "0" * 30 + "1", "1" + "0" * 30, "123456789012345678901234567890e-10"]
     texts = texts[: len(texts) // N * N]
