@@ -196,6 +196,7 @@ def test_an_erratic_canary_trips_its_alarm_and_traffic_rolls_back(endpoint, mode
     assert current.reason.startswith(f"rollback: alarm: v{ERRATIC}")
 
 
+@pytest.mark.slow  # four seconds of baking, and a server of its own
 def test_what_clients_send_to_a_canary_never_rolls_it_back(models):
     """Item 2: huge batches and malformed bodies aimed at the new variant reach it, yet its
     alarms judge it by the requests that parsed (their 5xx) and by the latency of those of at
