@@ -168,8 +168,7 @@ class BlueGreen:
     def _rollback(self, blue: EndpointConfig, why: str) -> None:
         if self.on_rollback is not None:
             self.on_rollback(why)
-        restored = blue.model_copy(update={"reason": f"rollback: {why}", "transitional": False})
-        back = self.configs.update(self.name, lambda _: restored)
+        back = restore(self.configs, blue, why)
         servers.wait_for_config(self.server, back.number)
         logger.warning(
             "%s: rolled back to the old variants (config %d): %s", self.name, back.number, why
@@ -255,9 +254,7 @@ def publish(
     try:
         servers.wait_for_config(server, published.number)
     except ServingError as exc:
-        why = f"config {published.number} not served: {exc}"
-        restored = before.model_copy(update={"reason": f"rollback: {why}", "transitional": False})
-        back = configs.update(config.endpoint, lambda _: restored)
+        back = restore(configs, before, f"config {published.number} not served: {exc}")
         again = f"the variants of config {before.number} are published again (config {back.number})"
         try:
             servers.wait_for_config(server, back.number)
@@ -265,3 +262,9 @@ def publish(
             again += f", not served either: {second}"
         raise ServingError(f"{exc}; {again}") from None
     return published
+
+
+def restore(configs: EndpointStore, earlier: EndpointConfig, why: str) -> EndpointConfig:
+    """Publish ``earlier``'s variants again as a settled config, saying why (a rollback)."""
+    restored = earlier.model_copy(update={"reason": f"rollback: {why}", "transitional": False})
+    return configs.update(earlier.endpoint, lambda _: restored)

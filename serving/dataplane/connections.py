@@ -104,8 +104,7 @@ class LimitedHttpTools(HttpToolsProtocol):
         if size > self.limits.max_header:
             raise _HeadersTooLarge
         self._reading_headers, self._header_bytes = False, 0
-        if self._header_timer is not None:
-            self._stop_header_timer()
+        self._stop_header_timer()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
