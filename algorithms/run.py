@@ -174,6 +174,7 @@ class JobRunner:
             hyperparameters=hyperparameters,
             job_name=spec.name,
             dataset_id=spec.dataset_id,
+            tuning_job=spec.tuning_job,
             provenance=provenance(),
         )
         # The manifest is written last, so readers trust what it names.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -133,15 +134,21 @@ class XGBoostAlgorithm:
             # save_best keeps only the rounds up to the best iteration in the returned model.
             callbacks.append(early_stopping(hp, save_best=True))
         history: dict = {}
-        booster = xgb.train(
-            booster_params(hp, nthread),
-            dtrain,
-            num_boost_round=hp["num_round"],
-            evals=evals,
-            evals_result=history,
-            callbacks=callbacks,
-            verbose_eval=False,
-        )
+        # XGBoost's warnings go to the job's log: device=cuda on a machine without a visible
+        # GPU trains on the CPU, and XGBoost says so ("No visible GPU is found").
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            booster = xgb.train(
+                booster_params(hp, nthread),
+                dtrain,
+                num_boost_round=hp["num_round"],
+                evals=evals,
+                evals_result=history,
+                callbacks=callbacks,
+                verbose_eval=False,
+            )
+        for line in dict.fromkeys(str(w.message).strip() for w in said):
+            log(f"xgboost: {line}")
         booster.save_model(context.output_dir / MODEL_FILE)
         rounds = booster.num_boosted_rounds()
         flat = {f"{d}_{m}": v for d, ms in history.items() for m, v in ms.items()}

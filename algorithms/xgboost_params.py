@@ -62,7 +62,7 @@ class XGBoostHyperparameters(BaseModel):
 
     num_round: int = Field(100, ge=1, le=10_000, description="boosting rounds")
     max_depth: int = Field(5, ge=0, le=30, description="maximum tree depth (0: no limit)")
-    eta: float = Field(0.2, gt=0, le=1, description="learning rate")
+    eta: float = Field(0.2, ge=0, le=1, description="learning rate")  # XGBoost's [0, 1]
     gamma: float = Field(4.0, ge=0, le=1_000, description="minimum loss reduction to split")
     min_child_weight: float = Field(6.0, ge=0, le=1_000, description="minimum hessian in a leaf")
     subsample: float = Field(0.8, gt=0, le=1, description="row fraction per tree")
@@ -115,6 +115,9 @@ class MoreXGBoostHyperparameters(BaseModel):
     aft_loss_distribution_scale: float | None = Field(None, gt=0)
     base_score: float | None = None
     max_cat_to_onehot: int | None = Field(None, ge=1)
+    # Passed through: "cuda" trains on a GPU where XGBoost sees one, else on the CPU (XGBoost
+    # falls back itself, and its warning goes to the job's log).
+    device: str | None = Field(None, pattern=r"^(cpu|cuda|gpu)(:[0-9]+)?$")
     interaction_constraints: str | None = None
     monotone_constraints: str | None = None
 

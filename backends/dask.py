@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from typing import Any, ClassVar
 
 from backends.base import BackendOptions
@@ -55,20 +56,22 @@ class DaskBackend(LocalBackend):
         self.worker_start_timeout = worker_start_timeout
         self._created: Any = None
         self._stack = contextlib.ExitStack()
+        self._creating = threading.Lock()  # a tuning job's trials start in threads of their own
 
     def scheduler_address(self) -> str:
         """The scheduler's address, creating the cluster on first use (a LocalCluster's
         workers may still be starting when this returns; jobs wait for them)."""
         if self.options.scheduler:
             return self.options.scheduler
-        if self._created is None:
-            self._created = self._stack.enter_context(self._create_cluster())
-            if not self.options.cluster_class:
-                # Start the workers without waiting for them (entering a cluster waits for
-                # those it has): they boot and import the training stack while the job's
-                # runner process starts, and the runner waits for all of them.
-                self._created.scale(self.workers)
-        return self._created.scheduler_address
+        with self._creating:
+            if self._created is None:
+                self._created = self._stack.enter_context(self._create_cluster())
+                if not self.options.cluster_class:
+                    # Start the workers without waiting for them (entering a cluster waits
+                    # for those it has): they boot and import the training stack while the
+                    # job's runner process starts, and the runner waits for all of them.
+                    self._created.scale(self.workers)
+            return self._created.scheduler_address
 
     def _create_cluster(self) -> Any:
         if cluster_class := self.options.cluster_class:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import contextvars
 import logging
 import subprocess
@@ -109,7 +110,9 @@ class LocalBackend(TrainingBackend):
                 if asked_at and elapsed - asked_at > BACKSTOP_SECONDS:
                     end_process(proc)
                     return Secondary.STOPPED, "stop requested"
-            time.sleep(self.poll_interval)
+            # Wakes as soon as the child exits (a tuning job's next trial waits on it).
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(self.poll_interval)
         return None
 
     @staticmethod

@@ -15,6 +15,7 @@ The map::
     ├── JobError                   a training job cannot be created or run
     │   └── WorkerLost             a Dask worker holding part of the job left the cluster
     ├── BackendError               a backend cannot be found, configured or started
+    ├── TuningError                a tuning job cannot be created (a bad range), or run
     ├── RegistryError              a model version cannot be registered or read
     │   └── VersionNotFound        no such version in the group
     ├── ServingError               an endpoint cannot be started, updated or answer
@@ -90,6 +91,11 @@ class WorkerLost(JobError):
 
 class BackendError(SkiffError):
     """A backend could not be found, configured or started."""
+
+
+class TuningError(SkiffError):
+    """A tuning job could not be created (a range outside its hyperparameter's bounds, an
+    unknown name, an objective the trials do not report) or run."""
 
 
 class RegistryError(SkiffError):

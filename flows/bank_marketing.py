@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from backends.catalog import options_model
 from core.errors import PipelineError, SkiffError, describe_invalid
 from core.plugins import is_dotted
+from core.records.jobs import JobStore
 from core.records.registry import Approval, ModelVersion
 from core.store import Store
 from flows import bank, datasets, report, steps, temporary_server
@@ -112,7 +113,14 @@ def train_and_deploy(
     """train → register → deploy → evaluate, then the run's report."""
 
     try:
-        status = step(steps.train)(store.root, TrainingRequest.from_config(config), dataset)
+        if config.tune:
+            from flows.tuning.pipeline import TuningRequest  # optuna: only when tuning
+
+            request = TuningRequest.from_config(config)
+            status = step(steps.tune)(store.root, request, dataset)
+            summary["tuning_job"] = JobStore(store).spec(status.name).tuning_job
+        else:
+            status = step(steps.train)(store.root, TrainingRequest.from_config(config), dataset)
     except PipelineError as exc:  # the job's record goes into the summary the error carries
         exc.summary = summary | exc.summary
         raise

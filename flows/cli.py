@@ -1,6 +1,7 @@
 """The ``skiff`` command: look after training jobs, model versions and endpoints in a store.
 
     skiff jobs list|describe NAME|logs NAME [--follow]|stop NAME
+    skiff tuning list|describe NAME|stop NAME   (hyperparameter tuning jobs and their trials)
     skiff models list|describe VERSION|approve VERSION [--deploy]|reject VERSION [--group G]
     skiff endpoints list|describe NAME|invoke NAME|logs NAME|start NAME|delete NAME
     skiff endpoints deploy NAME VERSION [--strategy CANARY --wait-seconds 60 ...]
@@ -31,6 +32,7 @@ from flows.commands.endpoints import ENDPOINTS
 from flows.commands.jobs import JOBS
 from flows.commands.models import MODELS
 from flows.commands.notebook import add_notebook_command
+from flows.commands.tuning import TUNING
 from flows.flags import Parser
 
 
@@ -44,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="store root URL (default: $SKIFF_STORE or ./.skiff)",
     )
     areas = parser.add_subparsers(dest="area", required=True)
-    for area in (JOBS, MODELS, ENDPOINTS):
+    for area in (JOBS, TUNING, MODELS, ENDPOINTS):
         area.add_to(areas)
     for area in backend_areas():  # a backend's commands need no store
         area.add_to(areas, needs_store=False)

@@ -22,6 +22,7 @@ from backends.catalog import BACKENDS, options_model
 from core.errors import SkiffError
 from core.names import EndpointName, JobName, ModelGroupName
 from core.plugins import is_dotted
+from core.records.tuning import TuningName
 from core.store import DEFAULT_STORE
 from flows.data import MAX_ARCHIVE_BYTES, UCI_URL
 from serving.control.rollouts import UpdatePolicy
@@ -96,6 +97,28 @@ class _AfterBackends(BaseModel):
 
     max_runtime: float = Field(3600, gt=0, description="seconds before a training job is stopped")
     job_name: JobName | None = Field(None, description="training job name (default: generated)")
+    tune: int = Field(
+        0, ge=0, le=750, description="tune: this many trials (a tuning job) instead of one job"
+    )
+    tune_parallel: int = Field(3, ge=1, le=100, description="trials at once (tuning)")
+    tune_strategy: Literal["bayesian", "random", "hyperband"] = Field(
+        "bayesian", description="how trials are chosen (tuning)"
+    )
+    tune_ranges: dict[str, Any] = Field(
+        default_factory=dict,
+        description="ranges in place of the defaults: NAME=LOW:HIGH[:log|reverselog] or "
+        "NAME=A,B,C; NAME= drops a default (tuning)",
+    )
+    tune_early_stopping: bool = Field(
+        False, description="stop trials behind the median of earlier ones (tuning)"
+    )
+    tune_seed: int = Field(0, ge=0, description="seed of the trials' choice (tuning)")
+    tune_objective: str = Field(
+        "validation:auc",
+        pattern=r"^[A-Za-z0-9_-]+:[A-Za-z0-9_@.-]+$",
+        description="metric the tuning maximises (AUC, ...) or minimises (error, ...)",
+    )
+    tune_name: TuningName | None = Field(None, description="tuning job name (default: generated)")
     model_group: ModelGroupName = Field("bank-marketing", description="model group in the registry")
     approval_threshold: float | None = Field(
         0.75,
@@ -158,6 +181,19 @@ class _PipelineRules(BaseModel):
             resolve_algorithm(self.algorithm).validate_hyperparameters(
                 self.training_hyperparameters()
             )
+        except SkiffError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @model_validator(mode="after")
+    def _tuning_can_start(self) -> Any:
+        """A tuning job's ranges and objective are checked before the data steps too."""
+        if not self.tune:
+            return self
+        from flows.tuning.pipeline import static_and_ranges  # optuna: only when tuning
+
+        try:
+            static_and_ranges(self.algorithm, self.training_hyperparameters(), self.tune_ranges)
         except SkiffError as exc:
             raise ValueError(str(exc)) from None
         return self

@@ -8,7 +8,7 @@ JSON under the store (see ``flows/caching.py``). Which steps are cached is the f
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -24,6 +24,9 @@ from flows import bank, data, datasets, evaluation, registration, training
 from flows.approval import deploy_approved
 from serving.control.rollouts import UpdatePolicy
 from serving.options import ServerOptions
+
+if TYPE_CHECKING:
+    from flows.tuning.pipeline import TuningRequest
 
 logger = logging.getLogger(__name__)
 _step = task(cache_policy=NO_CACHE)
@@ -116,6 +119,16 @@ def train(store: str, request: training.TrainingRequest, dataset: datasets.Datas
     s = Store(store)
     datasets.check_intact(s, dataset)  # a cached dataset may have been damaged since
     return training.train(request, dataset, s)
+
+
+@_step(name="tune", task_run_name="tune {request.trials} trials on {request.training.backend}")
+def tune(store: str, request: TuningRequest, dataset: datasets.Dataset) -> JobStatus:
+    """A tuning job; its best trial's job status (``flows.tuning.pipeline``)."""
+    from flows.tuning import pipeline  # optuna: only when tuning
+
+    s = Store(store)
+    datasets.check_intact(s, dataset)
+    return pipeline.tune(request, dataset, s)
 
 
 @_step(name="register", task_run_name="register in {group}")

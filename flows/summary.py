@@ -15,6 +15,8 @@ def human_summary(summary: dict[str, Any]) -> str:
     lines = [f"store:          {store}"]
     if summary.get("dataset_id"):
         lines.append(f"dataset:        {summary['dataset_id']}")
+    if summary.get("tuning_job"):
+        lines.append(f"tuning job:     {summary['tuning_job']} (its best trial below)")
     if summary.get("job_name"):
         lines.append(f"training job:   {summary['job_name']} ({summary['job_status']})")
     metrics = summary.get("metrics", {})

@@ -127,3 +127,31 @@ class Waits(_Base):
         weights = {"w": [0.0] * len(data.features), "b": 0.0}
         (context.output_dir / "weights.json").write_text(json.dumps(weights))
         return TrainedModel(model_file="weights.json", predictor=Logistic.predictor)
+
+
+class Curve(_Base):
+    """A trial of a known learning curve, for tuning's tests: reports ``validation_auc`` =
+    ``quality × (1 - 1/(round + 2))`` for ``rounds`` rounds, a round every ``pace`` seconds
+    (``slow_pace`` when ``quality`` is below 0.5: a bad trial that is slow, so that early
+    stopping has the time to stop it however fast the machine), then saves a model that
+    scores 0.5. ``quality`` "fail" fails the job."""
+
+    def train(self, data: TrainingData, hyperparameters, context: TrainingContext):
+        quality = hyperparameters["quality"]
+        if quality == "fail":
+            raise RuntimeError("a trial made to fail")
+        quality = float(quality)
+        slow = quality < 0.5
+        pace = float(hyperparameters.get("slow_pace" if slow else "pace", 0.01))
+        auc = 0.0
+        for r in range(int(hyperparameters.get("rounds", 10))):
+            auc = quality * (1 - 1 / (r + 2))
+            context.report(r, {"validation_auc": auc})
+            time.sleep(pace)
+        weights = {"w": [0.0] * len(data.features), "b": 0.0}
+        (context.output_dir / "weights.json").write_text(json.dumps(weights))
+        return TrainedModel(
+            model_file="weights.json",
+            predictor=Logistic.predictor,
+            metrics={"validation_auc": auc},
+        )

@@ -111,6 +111,7 @@ class TrainingJob(BaseModel):
     max_runtime_seconds: float = Field(3600, gt=0)
     dataset_id: str | None = None
     feature_schema: dict[str, Any] | None = None
+    tuning_job: str | None = None  # the tuning job this job is a trial of
     created_at: str = Field(default_factory=now)
 
     @field_serializer("resources")

@@ -35,5 +35,6 @@ class ModelManifest(BaseModel):
     hyperparameters: dict[str, Any]
     job_name: str
     dataset_id: str | None = None
+    tuning_job: str | None = Field(None, description="the tuning job its job was a trial of")
     provenance: dict[str, Any] = Field(default_factory=dict)
     created_at: str = Field(default_factory=now)

@@ -40,6 +40,7 @@ FROM_MANIFEST = {
     "metrics",
     "dataset_id",
     "job_name",
+    "tuning_job",
     "features",
     "feature_schema",
     "provenance",
@@ -80,6 +81,7 @@ class ModelVersion(BaseModel):
     metrics: dict[str, float]
     dataset_id: str | None = None
     job_name: str
+    tuning_job: str | None = None  # the tuning job that chose it, its job one of its trials
     features: list[str]
     feature_schema: dict[str, Any] | None = None
     provenance: dict[str, Any] = Field(default_factory=dict)

@@ -25,6 +25,7 @@ def jobs_list(store: Store, args: argparse.Namespace) -> None:
         status = jobs.status(name)
         auc = status.metrics.get("validation_auc")
         lost = jobs.lost(status)
+        spec = jobs.spec(name)
         rows.append(
             {
                 "name": name,
@@ -32,9 +33,11 @@ def jobs_list(store: Store, args: argparse.Namespace) -> None:
                 "secondary": status.secondary_status,
                 "started": status.started_at,
                 "validation_auc": f"{auc:.4f}" if auc is not None else "",
+                "tuning_job": spec.tuning_job or "",
             }
         )
-    print(table(rows, ["name", "status", "secondary", "started", "validation_auc"]))
+    columns = ["name", "status", "secondary", "started", "validation_auc", "tuning_job"]
+    print(table(rows, columns))
 
 
 @JOBS.command("describe", "show a job's spec and status", NAME)

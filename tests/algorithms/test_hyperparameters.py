@@ -46,9 +46,10 @@ def test_out_of_range_names_parameter_and_range():
     ):
         validate(max_depth=100)
     with pytest.raises(
-        HyperparameterError, match=r"'eta' = 0 is invalid: must be a number in \(0, 1\]"
+        HyperparameterError, match=r"'eta' = -0.1 is invalid: must be a number in \[0, 1\]"
     ):
-        validate(eta=0)
+        validate(eta=-0.1)
+    assert validate(eta=0)["eta"] == 0  # XGBoost's range is [0, 1]: tuning ranges start there
 
 
 def test_wrong_type_is_named():
