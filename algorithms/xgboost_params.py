@@ -227,6 +227,8 @@ def validate_hyperparameters(values: Mapping[str, Any]) -> dict[str, Any]:
             shown = model.model_fields[name].alias or name
             why = str(err.get("ctx", {}).get("error", ""))  # a validator's own words
             detail = why or f"must be {describe_range(name, model)}"
+            if err["type"] == "string_pattern_mismatch":  # device: cpu, cuda, cuda:1, ...
+                detail = f"must match {err['ctx']['pattern']}"
             raise HyperparameterError(
                 f"hyperparameter {shown!r} = {err.get('input')!r} is invalid: {detail}"
             ) from None

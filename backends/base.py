@@ -115,6 +115,11 @@ class TrainingBackend(ABC):
             return jobs.end(name, Status.FAILED, Secondary.FAILED, reason)
         return self.execute(job, jobs)
 
+    def expect_many_jobs(self) -> None:  # noqa: B027 - optional hook
+        """A hint that many short jobs follow (a tuning job's trials), some at once: a backend
+        may prepare for them. The local backend then forks each runner from a warm process
+        (``backends.warm``). The default does nothing."""
+
     def prepare(self, job: TrainingJob) -> TrainingJob:
         """Acquire what the job needs and record it in ``job.resources`` (before the job is
         recorded). The default records nothing."""

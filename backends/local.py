@@ -6,13 +6,17 @@ import collections
 import contextlib
 import contextvars
 import logging
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any, ClassVar
 
 from backends.base import BackendOptions, TrainingBackend
+from backends.warm import RunnerProcess, WarmRunners
 from core.processes import child_env, end_process
 from core.records.jobs import (
     HEARTBEAT_SECONDS,
@@ -51,14 +55,28 @@ class LocalBackend(TrainingBackend):
     ):
         super().__init__(options, **given)
         self.poll_interval = poll_interval
+        self._warm: WarmRunners | None = None
+        self._outputs: Path | None = None
 
-    def prepare(self, job: TrainingJob) -> TrainingJob:
-        resources = job.resources.under({"threads": self.options.threads or 0})
-        return job.model_copy(update={"resources": resources})
+    def expect_many_jobs(self) -> None:
+        """Fork each job's runner from a warm process (``backends.warm``), from now on."""
+        if self._warm is None:
+            self._warm = WarmRunners()
+            self._outputs = Path(tempfile.mkdtemp(prefix="skiff-runners-"))
 
-    def execute(self, job: TrainingJob, jobs: JobStore) -> JobStatus:
-        started = time.monotonic()
-        proc = subprocess.Popen(
+    def close(self) -> None:
+        if self._warm is not None:
+            self._warm.close()
+            self._warm = None
+        if self._outputs is not None:
+            shutil.rmtree(self._outputs, ignore_errors=True)
+            self._outputs = None
+        super().close()
+
+    def _start_runner(self, job: TrainingJob, jobs: JobStore) -> subprocess.Popen | RunnerProcess:
+        if self._warm is not None and self._outputs is not None:
+            return self._warm.spawn(jobs.spec_url(job.name), self._outputs / f"{job.name}.out")
+        return subprocess.Popen(
             [sys.executable, "-m", "algorithms.run", jobs.spec_url(job.name)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -66,20 +84,35 @@ class LocalBackend(TrainingBackend):
             env=child_env(),
             text=True,
         )
+
+    def prepare(self, job: TrainingJob) -> TrainingJob:
+        resources = job.resources.under({"threads": self.options.threads or 0})
+        return job.model_copy(update={"resources": resources})
+
+    def execute(self, job: TrainingJob, jobs: JobStore) -> JobStatus:
+        started = time.monotonic()
+        proc = self._start_runner(job, jobs)
         tail: collections.deque[str] = collections.deque(maxlen=20)
-        # The relay runs in a copy of our context, so a Prefect run's logger still sees it.
-        context = contextvars.copy_context()
-        reader = threading.Thread(
-            target=context.run, args=(_relay, proc, job.name, tail), daemon=True
-        )
-        reader.start()
+        reader = None
+        if isinstance(proc, subprocess.Popen):
+            # The relay runs in a copy of our context, so a Prefect run's logger sees it.
+            context = contextvars.copy_context()
+            reader = threading.Thread(
+                target=context.run, args=(_relay, proc, job.name, tail), daemon=True
+            )
+            reader.start()
         try:
             stop = self._wait(proc, job, jobs, started)
         except BaseException:
-            end_process(proc)
+            _end(proc)
             self._record_stop(jobs, job.name, Secondary.STOPPED, "interrupted")
             raise
-        reader.join(timeout=5)
+        if reader is not None:
+            reader.join(timeout=5)
+        else:  # a warm runner's output is in its file: relayed once it is over
+            for line in proc.lines():
+                tail.append(line)
+                logger.info("[%s] %s", job.name, line)
         if stop is not None:
             return self._record_stop(jobs, job.name, *stop)
         # Still not over: the runner died before it could say why.
@@ -87,7 +120,11 @@ class LocalBackend(TrainingBackend):
         return jobs.end(job.name, Status.FAILED, Secondary.FAILED, reason)
 
     def _wait(
-        self, proc: subprocess.Popen, job: TrainingJob, jobs: JobStore, started: float
+        self,
+        proc: subprocess.Popen | RunnerProcess,
+        job: TrainingJob,
+        jobs: JobStore,
+        started: float,
     ) -> tuple[Secondary, str] | None:
         """Wait for the child, beating the job's heartbeat beside it. The runner stops itself
         at its max runtime or when asked (``algorithms/watch.py``); this stops a runner that
@@ -96,7 +133,7 @@ class LocalBackend(TrainingBackend):
         while proc.poll() is None:
             elapsed = time.monotonic() - started
             if elapsed > job.max_runtime_seconds + BACKSTOP_SECONDS:
-                end_process(proc)
+                _end(proc)
                 return Secondary.MAX_RUNTIME_EXCEEDED, (
                     f"MaxRuntimeExceeded: ran longer than {job.max_runtime_seconds:g} s"
                 )
@@ -108,7 +145,7 @@ class LocalBackend(TrainingBackend):
                 if not asked_at and jobs.stop_requested(job.name):
                     asked_at = elapsed
                 if asked_at and elapsed - asked_at > BACKSTOP_SECONDS:
-                    end_process(proc)
+                    _end(proc)
                     return Secondary.STOPPED, "stop requested"
             # Wakes as soon as the child exits (a tuning job's next trial waits on it).
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -118,6 +155,10 @@ class LocalBackend(TrainingBackend):
     @staticmethod
     def _record_stop(jobs: JobStore, name: str, secondary: Secondary, message: str) -> JobStatus:
         return jobs.end(name, Status.STOPPED, secondary, message)
+
+
+def _end(proc: subprocess.Popen | RunnerProcess) -> None:
+    end_process(proc if isinstance(proc, subprocess.Popen) else proc.pid)
 
 
 def _relay(proc: subprocess.Popen, name: str, tail: collections.deque[str]) -> None:

@@ -21,7 +21,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from core.errors import SkiffError
-from flows.api import endpoint_updates, endpoints, hosting, logs, packages, search, tags, training
+from flows.api import (
+    endpoint_updates,
+    endpoints,
+    hosting,
+    logs,
+    packages,
+    search,
+    tags,
+    training,
+    tuning,
+)
 from flows.api.auth import verify
 from flows.api.context import ApiContext
 from flows.api.errors import ApiError, internal, invalid
@@ -38,6 +48,7 @@ OPERATIONS: dict[str, Operation] = {
     **tags.OPERATIONS,
     **packages.OPERATIONS,
     **search.OPERATIONS,
+    **tuning.OPERATIONS,
 }
 # X-Amz-Target's prefix → the service (botocore's name for its model) and its operations.
 SERVICES: dict[str, tuple[str, dict[str, Operation]]] = {

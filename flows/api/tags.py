@@ -25,6 +25,8 @@ def _exists(ctx: ApiContext, kind: str, name: str) -> bool:
         return ctx.store.exists(JobStore.key(name, "job.json"))
     if kind == "endpoint":
         return EndpointStore(ctx.store).exists(name)
+    if kind == "hyper-parameter-tuning-job":
+        return ctx.store.exists(f"tuning/{name}/tuning.json")
     if kind in ("model-package-group", "model-package"):
         group, _, version = name.partition("/")
         registry = ModelRegistry(ctx.store)

@@ -10,6 +10,7 @@ but does not enforce.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from algorithms.catalog import resolve_algorithm
@@ -69,6 +70,47 @@ ACCEPTED = frozenset({
 def create_training_job(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     refuse_unsupported("CreateTrainingJob", p, HONOURED, ACCEPTED)
     name = p["TrainingJobName"]
+    if len(p.get("Tags", [])) > tags.MAX_TAGS:
+        raise invalid(f"Tags: at most {tags.MAX_TAGS} tags, {len(p['Tags'])} given")
+    hyperparameters = dict(p.get("HyperParameters", {}))
+    try:
+        resolve_algorithm("xgboost").validate_hyperparameters(hyperparameters)
+    except SkiffError as exc:
+        raise invalid(str(exc)) from None
+    job, placed = job_from_request(ctx, name, p, hyperparameters)
+    jobs = JobStore(ctx.store)
+    try:
+        jobs.create(job, message=f"on {placed.where}")
+    except JobError as exc:
+        if "already exists" in str(exc):
+            raise in_use(
+                "Training job names must be unique within an AWS account and region, and a "
+                f"training job with this name already exists ({ctx.arn(KIND, name)})"
+            ) from None
+        raise invalid(str(exc)) from None
+    tags.save(ctx, KIND, name, p.get("Tags", []))
+    start_job(ctx.store, name, placed.backend, placed.options, ctx.child_env)
+    return {"TrainingJobArn": ctx.arn(KIND, name)}
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where a job goes: the backend, its options, and a line for the job's log."""
+
+    backend: str
+    options: dict[str, Any]
+    where: str
+
+
+def job_from_request(
+    ctx: ApiContext, name: str, p: dict[str, Any], hyperparameters: dict[str, Any]
+) -> tuple[TrainingJob, Placed]:
+    """The job a CreateTrainingJob request (or a tuning job's TrainingJobDefinition) asks
+    for, named ``name``, with ``hyperparameters``; and where it runs.
+
+    Raises:
+        ApiError: ValidationException naming the field at fault.
+    """
     image = p.get("AlgorithmSpecification", {}).get("TrainingImage")
     if not image:
         raise invalid(
@@ -81,18 +123,11 @@ def create_training_job(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
             "those (e.g. <account>.dkr.ecr.<region>.amazonaws.com/sagemaker-xgboost:1.7-1); "
             "bring your own training code with Skiff's --algorithm package.module:Name"
         )
-    if len(p.get("Tags", [])) > tags.MAX_TAGS:
-        raise invalid(f"Tags: at most {tags.MAX_TAGS} tags, {len(p['Tags'])} given")
     channels, content_types = _channels(p.get("InputDataConfig", []))
     output = p["OutputDataConfig"]
     if output.get("CompressionType", "GZIP") != "GZIP":
         raise invalid("OutputDataConfig.CompressionType NONE is not supported: models are tar.gz")
     out_url = storage_url(output["S3OutputPath"], "OutputDataConfig.S3OutputPath").rstrip("/")
-    hyperparameters = dict(p.get("HyperParameters", {}))
-    try:
-        resolve_algorithm("xgboost").validate_hyperparameters(hyperparameters)
-    except SkiffError as exc:
-        raise invalid(str(exc)) from None
     resources = p.get("ResourceConfig", {})
     count = int(resources.get("InstanceCount", 1))
     backend, options, placed = ctx.placement.for_job(resources.get("InstanceType", ""), count)
@@ -116,19 +151,7 @@ def create_training_job(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
         ),
         request=as_given(p),
     )
-    jobs = JobStore(ctx.store)
-    try:
-        jobs.create(job, message=f"on {placed}")
-    except JobError as exc:
-        if "already exists" in str(exc):
-            raise in_use(
-                "Training job names must be unique within an AWS account and region, and a "
-                f"training job with this name already exists ({ctx.arn(KIND, name)})"
-            ) from None
-        raise invalid(str(exc)) from None
-    tags.save(ctx, KIND, name, p.get("Tags", []))
-    start_job(ctx.store, name, backend, options, ctx.child_env)
-    return {"TrainingJobArn": ctx.arn(KIND, name)}
+    return job, Placed(backend, options, placed)
 
 
 def storage_url(url: str, field: str) -> str:

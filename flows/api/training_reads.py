@@ -134,6 +134,9 @@ def describe_training_job(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
         ),
         "EnableManagedSpotTraining": request.get("EnableManagedSpotTraining", False),
     }
+    if spec.tuning_job:  # a trial: the values it was given, and its tuning job
+        answer["HyperParameters"] = {k: str(v) for k, v in spec.hyperparameters.items()}
+        answer["TuningJobArn"] = ctx.arn("hyper-parameter-tuning-job", spec.tuning_job)
     if reason:
         answer["FailureReason"] = reason
     if started is not None:

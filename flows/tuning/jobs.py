@@ -99,6 +99,7 @@ def run(
         tunings.write(record)
         raise
     with backend:
+        backend.expect_many_jobs()
 
         def launch(job: TrainingJob) -> JobStatus:
             return backend.run(job, store)

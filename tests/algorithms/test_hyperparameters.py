@@ -101,3 +101,32 @@ def test_sagemakers_names_as_strings():
 def test_sagemakers_names_are_checked(values, match):
     with pytest.raises(HyperparameterError, match=match):
         validate(**values)
+
+
+def test_device_passes_through_and_a_missing_gpu_is_said_in_the_log(tmp_path):
+    from algorithms.base import TrainingContext, TrainingData
+    from algorithms.xgboost import XGBoostAlgorithm
+    from tests.helpers import FEATURES, synthetic_frame
+
+    assert validate(device="cuda:1")["device"] == "cuda:1"
+    with pytest.raises(
+        HyperparameterError, match=r"'device' = 'tpu' is invalid: must match .*cuda"
+    ):
+        validate(device="tpu")
+    lines: list[str] = []
+    data = TrainingData(synthetic_frame(200, 1), synthetic_frame(50, 2), "y", FEATURES)
+    context = TrainingContext(output_dir=tmp_path, log=lines.append, threads=1)
+    trained = XGBoostAlgorithm().train(data, {"num_round": 3, "device": "cuda"}, context)
+    assert trained.metrics["validation_auc"] > 0
+    import xgboost as xgb
+
+    if not xgb.build_info().get("USE_CUDA") or not _gpu_visible():
+        assert any("xgboost: " in line and "GPU" in line for line in lines), lines
+
+
+def _gpu_visible() -> bool:
+    import shutil
+    import subprocess
+
+    smi = shutil.which("nvidia-smi")
+    return bool(smi) and subprocess.run([smi, "-L"], capture_output=True).returncode == 0

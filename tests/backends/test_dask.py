@@ -323,3 +323,29 @@ def test_remote_side_runs_a_job_from_s3_on_a_scheduler_given_on_its_command_line
     assert status.model_url.startswith(f"{bucket}/skiff/jobs/{job.name}/output/")
     assert store.exists(JobStore.output_key(job.name, "model.json"))
     assert "2 workers at " + scheduler_with_two_workers in jobs.log(job.name)
+
+
+@pytest.mark.slow
+def test_a_tuning_job_runs_its_trials_on_the_cluster(scheduler_with_two_workers, store):
+    from core.records.tuning import Objective, ParameterRange, TuningSpec
+    from flows.tuning import jobs as tuning
+
+    channels = write_channels(store, "tuned", 2000, seed=4)
+    spec = TuningSpec(
+        name="on-dask",
+        definition=make_job(store, channels, name="on-dask"),
+        ranges=[ParameterRange(name="max_depth", kind="integer", low=2, high=6)],
+        objective=Objective(metric="validation:auc"),
+        strategy="Random",
+        max_trials=3,
+        max_parallel=2,  # the cluster trains one at a time: the second waits for its lock
+        backend="dask",
+        backend_options={"scheduler": scheduler_with_two_workers},
+    )
+    tuning.create(store, spec)
+    record = tuning.run(store, "on-dask")
+    assert record.counts()["Completed"] == 3, record
+    jobs = JobStore(store)
+    for trial in record.trials:
+        assert jobs.spec(trial.job_name).resources.scheduler == scheduler_with_two_workers
+        assert "workers at" in jobs.log(trial.job_name)  # trained there, with xgboost.dask

@@ -295,7 +295,7 @@ def test_the_pipeline_tunes_and_registers_the_best_trial(prefect_server, http_ro
     code = main(
         [
             "--source", f"{http_root[1]}/bank-additional.zip", "--store", store.root,
-            "--tune", "4", "--tune-parallel", "2", "--tune-range", "max_depth=2:6",
+            "--tune", "6", "--tune-parallel", "3", "--tune-range", "max_depth=2:6",
             "--tune-range", "gamma=", "--num-round", "30", "--until", "register",
             "--summary-json", str(summary_file),
         ]
@@ -304,7 +304,7 @@ def test_the_pipeline_tunes_and_registers_the_best_trial(prefect_server, http_ro
     assert code == 0, summary
     name = summary["tuning_job"]
     record = TuningStore(store).record(name)
-    assert record.status == TuningStatus.COMPLETED and len(record.trials) == 4
+    assert record.status == TuningStatus.COMPLETED and len(record.trials) == 6
     best = record.best_trial
     assert summary["job_name"] == best.job_name
     assert summary["metrics"]["validation_auc"] == pytest.approx(best.objective)
@@ -314,6 +314,23 @@ def test_the_pipeline_tunes_and_registers_the_best_trial(prefect_server, http_ro
     assert set(spec.definition.channels) == {"train", "validation"}  # never the test split
     assert "gamma" not in {r.name for r in spec.ranges}
     assert 2 <= best.hyperparameters["max_depth"] <= 6
+    # In Prefect: each trial a task run named by its values; the table and the picture.
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    key = report.artifact_key(name)
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key, f"{key}-trials"]))
+        )
+        runs = client.read_task_runs()
+    assert {a.key for a in found} == {key, f"{key}-trials"}
+    table = next(a for a in found if a.key.endswith("-trials")).data
+    rows = json.loads(table) if isinstance(table, str) else table
+    assert len(rows) == 6 and rows[0]["job"] == best.job_name
+    names = {r.name for r in runs if r.name.startswith("trial ")}
+    assert sum(f"max_depth={best.hyperparameters['max_depth']}" in n for n in names) >= 1
+    assert len([n for n in names if n.startswith(f"trial {best.number}: ")]) >= 1
 
 
 def test_the_pipeline_refuses_a_bad_range_before_it_downloads(tmp_path, capsys):
