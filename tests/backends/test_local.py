@@ -1,4 +1,5 @@
-"""The local backend passes the backend contract; backends are found by name or dotted path."""
+"""The local backend passes the backend contract (its runners started fresh, or forked from a
+warm process); backends are found by name or dotted path."""
 
 from __future__ import annotations
 
@@ -17,6 +18,17 @@ class TestLocalBackend(BackendContract):
     @pytest.fixture
     def backend(self) -> Iterator[TrainingBackend]:
         with LocalBackend(poll_interval=0.05) as backend:
+            yield backend
+
+
+class TestWarmLocalBackend(BackendContract):
+    """The same contract with each runner forked from a warm process (a tuning job's
+    trials): crashes, stops, max runtimes and failures read exactly as from a fresh one."""
+
+    @pytest.fixture
+    def backend(self) -> Iterator[TrainingBackend]:
+        with LocalBackend(poll_interval=0.05) as backend:
+            backend.expect_many_jobs()
             yield backend
 
 

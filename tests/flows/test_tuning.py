@@ -228,6 +228,28 @@ def test_early_stopping_stops_a_bad_trial_and_a_failed_trial_is_not_fatal(store,
 
 
 @pytest.mark.slow
+def test_hyperband_stops_trials_behind_at_its_rungs(store, tiny_channels):
+    spec = spec_of(
+        store,
+        tiny_channels,
+        "hyperband",
+        [categorical("quality", "0.9", "0.8", "0.2")],
+        algorithm=CURVE,
+        hyperparameters={"rounds": 27, "num_round": 27, "pace": 0.01, "slow_pace": 0.2},
+        strategy="Hyperband",
+        max_trials=8,
+        max_parallel=2,
+        seed=3,
+    )
+    jobs.create(store, spec)
+    record = jobs.run(store, "hyperband")
+    assert record.status == TuningStatus.COMPLETED
+    assert record.best_trial.hyperparameters["quality"] == "0.9"
+    for trial in record.trials:  # each ended whole, or was stopped early at a rung
+        assert trial.status == Status.COMPLETED or trial.early_stopped, trial
+
+
+@pytest.mark.slow
 def test_a_stopped_tuning_job_stops_its_running_trials_and_keeps_the_ended_ones(
     store, tiny_channels, capsys
 ):
