@@ -45,6 +45,9 @@ class TrainingContext:
     log: Log
     threads: int = 0  # 0: every core of the machine
     report: Report = _ignore
+    # The channels to evaluate every round (None: all); the others once, on the final model.
+    # A tuning job's trials need only the objective's channel each round.
+    each_round: tuple[str, ...] | None = None
 
 
 @dataclass

@@ -137,6 +137,7 @@ class JobRunner:
                 log=self.log,
                 threads=spec.resources.threads,
                 report=self.rounds,
+                each_round=tuple(spec.each_round) if spec.each_round is not None else None,
             )
             scheduler = spec.resources.scheduler
             if scheduler and hasattr(algorithm, "train_distributed"):

@@ -112,6 +112,9 @@ class TrainingJob(BaseModel):
     dataset_id: str | None = None
     feature_schema: dict[str, Any] | None = None
     tuning_job: str | None = None  # the tuning job this job is a trial of
+    # Channels whose metrics are computed every round (None: every channel); the others are
+    # evaluated once, on the final model (a tuning job's trials: the objective's channel).
+    each_round: list[str] | None = None
     created_at: str = Field(default_factory=now)
 
     @field_serializer("resources")

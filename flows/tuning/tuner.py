@@ -178,6 +178,7 @@ class Tuner:
                 "name": trial_job_name(self.spec.name, number),
                 "hyperparameters": {**definition.hyperparameters, **tuned},
                 "tuning_job": self.spec.name,
+                "each_round": [self.spec.objective.channel],  # the rest once, at the end
                 "created_at": now(),
             }
         )

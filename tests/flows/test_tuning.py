@@ -11,6 +11,7 @@ from datetime import datetime
 import pytest
 
 from core.errors import TuningError
+from core.records.channel import read_rounds
 from core.records.jobs import JobStore, Status
 from core.records.registry import ModelRegistry
 from core.records.tuning import (
@@ -168,6 +169,9 @@ def test_a_seeded_tuning_job_is_reproducible_and_honours_its_parallelism(
         assert spec.tuning_job == "seeded-a" and spec.hyperparameters["num_round"] == 20
         assert {k: spec.hyperparameters[k] for k in trial.hyperparameters} == trial.hyperparameters
         assert spec.resources.threads == max(1, (__import__("os").cpu_count() or 1) // 3)
+        # Each round, only the objective's channel; the train split's figures once, at the end.
+        assert "train_auc" not in read_rounds(job_store, trial.job_name)[-1]
+        assert job_store.status(trial.job_name).metrics["train_auc"] > 0.5
 
     assert cli(["--store", store.root, "jobs", "list"]) == 0
     listed = capsys.readouterr().out
