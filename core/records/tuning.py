@@ -13,6 +13,7 @@ Each trial is a training job of its own (``jobs/<job>/``), whose spec names its 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -21,7 +22,9 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 from core.clock import now
 from core.errors import AlreadyExistsError, NotFoundError, TuningError
 from core.records.base import Records
-from core.records.jobs import Status, TrainingJob
+from core.records.jobs import LOST_AFTER_SECONDS, Status, TrainingJob
+
+TUNER_BEAT_SECONDS = 5.0  # a running tuner saves its record at least this often
 
 TUNING_NAME_RULE = "1-32 letters, digits or hyphens, starting and ending with a letter or digit"
 _TUNING_NAME = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,31}$")  # SageMaker's
@@ -237,3 +240,14 @@ class TuningStore(Records):
 
     def stop_requested(self, name: str) -> bool:
         return self.store.exists(self.key(name, "stop-requested"))
+
+    @staticmethod
+    def lost(record: TuningRecord) -> str | None:
+        """Why a tuning job that is not over is lost (its tuner stopped saving its record:
+        killed, its machine gone), else None. Its trials end on their own, as every job."""
+        if record.status.terminal:
+            return None
+        silence = (datetime.now(UTC) - datetime.fromisoformat(record.modified_at)).total_seconds()
+        if silence < LOST_AFTER_SECONDS:
+            return None
+        return f"its tuner has not said a word for {silence:.0f} s"

@@ -29,6 +29,8 @@ def read_tuning(ctx: ApiContext, name: str) -> tuple[TuningSpec, TuningRecord]:
 
 
 def shown_status(ctx: ApiContext, record: TuningRecord) -> str:
+    if TuningStore.lost(record):
+        return "Failed"
     if not record.status.terminal and TuningStore(ctx.store).stop_requested(record.name):
         return "Stopping"
     return str(record.status)
@@ -106,6 +108,8 @@ def describe_hyper_parameter_tuning_job(ctx: ApiContext, p: dict[str, Any]) -> d
         answer["BestTrainingJob"] = trial_summary(ctx, spec, best)
     if record.failure_reason and record.status == TuningStatus.FAILED:
         answer["FailureReason"] = record.failure_reason
+    if lost := TuningStore.lost(record):
+        answer["FailureReason"] = f"the tuning job is lost: {lost}"
     return answer
 
 

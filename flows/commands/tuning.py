@@ -23,7 +23,7 @@ def tuning_list(store: Store, args: argparse.Namespace) -> None:
         rows.append(
             {
                 "name": name,
-                "status": record.status,
+                "status": "Lost" if tunings.lost(record) else record.status,
                 "trials": f"{len(record.trials)}/{spec.max_trials}",
                 "completed": counts["Completed"],
                 "failed": counts["Failed"],
@@ -47,6 +47,7 @@ def tuning_describe(store: Store, args: argparse.Namespace) -> None:
         {
             "name": spec.name,
             "status": record.status,
+            "lost": tunings.lost(record),
             "failure_reason": record.failure_reason,
             "counts": record.counts(),
             "best_training_job": best.model_dump(mode="json") if best else None,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from core.errors import JobError
 from core.records.channel import read_rounds
 from core.records.jobs import JobStatus, JobStore, Status, TrainingJob
 from core.records.tuning import (
+    TUNER_BEAT_SECONDS,
     Trial,
     TuningRecord,
     TuningSpec,
@@ -101,6 +103,7 @@ class Tuner:
         self._held: dict[int, tuple[optuna.Trial, _Told]] = {}  # ended, not yet told
         self._told = 0  # trials 1.._told have been told
         self._stopping = False
+        self._saved_at = 0.0
 
     def run(self) -> TuningRecord:
         """Run the trials; return the final record (Completed, Failed or Stopped).
@@ -143,6 +146,8 @@ class Tuner:
                 self._start(pool, asked)
             if not self._running and (self._stopping or asked >= self.spec.max_trials):
                 return
+            if time.monotonic() - self._saved_at > TUNER_BEAT_SECONDS:
+                self._save()  # the record's time is the tuner's heartbeat
             wait([r.future for r in self._running.values()], self.poll, FIRST_COMPLETED)
 
     def _may_ask(self, number: int) -> bool:
@@ -304,6 +309,7 @@ class Tuner:
 
     def _save(self) -> None:
         self.tunings.write(self.record)
+        self._saved_at = time.monotonic()
 
 
 def describe(hyperparameters: dict[str, Any]) -> str:

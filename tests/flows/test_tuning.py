@@ -365,3 +365,19 @@ def test_the_pipeline_refuses_a_bad_range_before_it_downloads(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--store", str(tmp_path), "--tune", "3", "--tune-range", "eta=0:2"])
     assert "range eta [0, 2]" in capsys.readouterr().err
+
+
+def test_a_tuning_job_whose_tuner_went_silent_reads_as_lost(store, capsys):
+    spec = spec_of(store, {"train": "t", "validation": "v"}, "silent", NOTEBOOK_RANGES)
+    jobs.create(store, spec)
+    tunings = TuningStore(store)
+    record = tunings.record("silent")
+    assert tunings.lost(record) is None  # just recorded: its tuner is starting
+    # As its tuner left it a minute ago (killed; a tuner saves its record every 5 s).
+    record.modified_at = "2026-01-01T00:00:00.000+00:00"
+    tunings.publish(tunings.key("silent", "status.json"), record)
+    assert "has not said a word for" in tunings.lost(tunings.record("silent"))
+    assert cli(["--store", store.root, "tuning", "list"]) == 0
+    assert "Lost" in capsys.readouterr().out
+    assert cli(["--store", store.root, "tuning", "describe", "silent"]) == 0
+    assert "has not said a word" in json.loads(capsys.readouterr().out)["lost"]
