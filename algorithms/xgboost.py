@@ -69,14 +69,11 @@ def final_evaluation(booster: Any, evals: list[tuple[Any, str]], hp: dict[str, A
     them (XGBoost's own evaluation: ``[99]\ttrain-auc:0.86\ttrain-error:0.09``)."""
     if not evals:
         return {}
-    metrics = {}
+    last = {}  # a one-round history, named as each round's are
     for field in booster.eval_set(evals).split("\t")[1:]:
         name, _, value = field.rpartition(":")
-        channel, _, metric = name.partition("-")
-        metrics[f"{channel}_{metric}"] = float(value)
-        if metric == "error" and hp["objective"] == "binary:logistic":
-            metrics[f"{channel}_error_rate"] = float(value)
-    return metrics
+        last[name.replace("-", "_", 1)] = [float(value)]
+    return final_metrics(last, 1, hp)
 
 
 class _LogRounds(xgb.callback.TrainingCallback):

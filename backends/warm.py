@@ -1,7 +1,7 @@
-"""The local backend's warm runners (``LocalOptions.warm``): one ``python -m algorithms.warm``
-per backend, which forks each job's runner from a process that has already imported the
-training stack. For many short jobs (a tuning job's trials) it saves each one about half a
-second of CPU; the runner itself is the same, and so is the job.
+"""The local backend's warm runners (after ``expect_many_jobs()``): one
+``python -m algorithms.warm`` per backend, which forks each job's runner from a process that
+has already imported the training stack. For many short jobs (a tuning job's trials) it
+saves each one about half a second of CPU; the runner itself is the same, and so is the job.
 
 ``RunnerProcess`` is what the local backend waits on and ends, as it does a ``Popen``.
 """
@@ -34,6 +34,7 @@ class WarmRunners:
         self._ready = False
 
     def _start(self) -> subprocess.Popen:
+        self._ready = False  # a new process (the last one, if any, is gone): until it says so
         proc = subprocess.Popen(
             [sys.executable, "-m", "algorithms.warm"],
             stdin=subprocess.PIPE,
@@ -73,7 +74,7 @@ class WarmRunners:
     def spawn(self, spec_url: str, output: Path) -> RunnerProcess:
         """A new runner for the job at ``spec_url``, its output going to ``output``."""
         with self._lock:
-            if self._proc is None or self._proc.poll() is not None:
+            if self.gone():
                 self._proc = self._start()
             request = next(self._ids)
             assert self._proc.stdin is not None

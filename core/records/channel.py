@@ -101,9 +101,12 @@ class JobFeed:
     def poll(self) -> Update:
         status = self.jobs.status(self.name)
         log = self.jobs.log(self.name)
-        rounds = read_rounds(self.jobs, self.name)
-        new = Update(
-            log[self._log_shown :], rounds[self._rounds_shown :], status, self.jobs.lost(status)
-        )
-        self._log_shown, self._rounds_shown = len(log), len(rounds)
+        new = Update(log[self._log_shown :], self.new_rounds(), status, self.jobs.lost(status))
+        self._log_shown = len(log)
         return new
+
+    def new_rounds(self) -> list[dict[str, Any]]:
+        """The rounds reported since the last look (one read: what a tuner follows)."""
+        rounds = read_rounds(self.jobs, self.name)
+        fresh, self._rounds_shown = rounds[self._rounds_shown :], len(rounds)
+        return fresh

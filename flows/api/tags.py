@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.errors import TuningError
 from core.records.endpoints import EndpointStore
 from core.records.hosting import HostingStore
 from core.records.jobs import JobStore
 from core.records.registry import ModelRegistry
+from core.records.tuning import TuningStore
 from flows.api.context import ApiContext
 from flows.api.errors import limit_exceeded, not_found
 from flows.api.pages import window
@@ -26,7 +28,10 @@ def _exists(ctx: ApiContext, kind: str, name: str) -> bool:
     if kind == "endpoint":
         return EndpointStore(ctx.store).exists(name)
     if kind == "hyper-parameter-tuning-job":
-        return ctx.store.exists(f"tuning/{name}/tuning.json")
+        try:
+            return ctx.store.exists(TuningStore.key(name, "tuning.json"))
+        except TuningError:  # a name no tuning job can have
+            return False
     if kind in ("model-package-group", "model-package"):
         group, _, version = name.partition("/")
         registry = ModelRegistry(ctx.store)

@@ -70,9 +70,6 @@ def create_hyper_parameter_tuning_job(ctx: ApiContext, p: dict[str, Any]) -> dic
         raise invalid(
             "TrainingJobDefinitions is not supported by Skiff: give one TrainingJobDefinition"
         )
-    if "WarmStartConfig" in p or "Autotune" in p:
-        field = "WarmStartConfig" if "WarmStartConfig" in p else "Autotune"
-        raise invalid(f"CreateHyperParameterTuningJob: {field} is not supported by Skiff")
     if DEFINITION not in p:
         raise invalid("TrainingJobDefinition is required")
     refuse_unsupported("CreateHyperParameterTuningJob", p, HONOURED, ACCEPTED)

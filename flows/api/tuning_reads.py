@@ -62,9 +62,8 @@ def trial_summary(ctx: ApiContext, spec: TuningSpec, trial: Trial) -> dict[str, 
         "TrainingJobStatus": str(trial.status) if trial.status.terminal else "InProgress",
         "TunedHyperParameters": {k: str(v) for k, v in trial.hyperparameters.items()},
     }
-    status = JobStore(ctx.store)
     try:
-        job = status.status(trial.job_name)
+        job = JobStore(ctx.store).status(trial.job_name)
     except SkiffError:
         job = None
     if job is not None and (started := job.started_at):

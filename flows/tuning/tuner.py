@@ -32,7 +32,7 @@ from optuna.trial import TrialState
 
 from core.clock import now
 from core.errors import JobError
-from core.records.channel import read_rounds
+from core.records.channel import JobFeed
 from core.records.jobs import JobStatus, JobStore, Status, TrainingJob
 from core.records.tuning import (
     TUNER_BEAT_SECONDS,
@@ -60,7 +60,7 @@ class _Running:
     trial: Trial
     asked: optuna.Trial
     future: Future[JobStatus]
-    reported: int = 0  # rounds of its channel already reported to the study
+    feed: JobFeed  # its job's live channel: the rounds not yet reported to the study
     last: float | None = None  # the objective at the last round reported
     stop_sent: bool = False
 
@@ -192,16 +192,14 @@ class Tuner:
         self._save()
         self.log(f"trial {number} ({job.name}): {describe(tuned)}")
         future = pool.submit(contextvars.copy_context().run, self.launch, job)
-        self._running[number] = _Running(trial, asked, future)
+        self._running[number] = _Running(trial, asked, future, JobFeed(self.jobs, job.name))
 
     def _follow(self) -> None:
         """Report each running trial's new rounds; stop one the pruner gives up on."""
         key = self.spec.objective.key
         for running in self._running.values():
-            rounds = read_rounds(self.jobs, running.trial.job_name)
-            fresh = rounds[running.reported :]
-            running.reported = len(rounds)
-            if running.trial.status == Status.PENDING and rounds:
+            fresh = running.feed.new_rounds()
+            if running.trial.status == Status.PENDING and fresh:
                 running.trial.status = Status.IN_PROGRESS  # it trains: say so
                 self._save()
             for row in fresh:
