@@ -49,27 +49,20 @@ def _raise_stopped(signum: int, frame: object) -> None:
     raise JobStopped
 
 
-class JobRunner:
-    """Runs one job, moving its status record along as it goes."""
+class Runner:
+    """Runs one job of a kind (``jobs``: its records), moving its status along as it goes: the
+    watch, the stop, the record of how it ended. Subclasses do the work, in ``_run``."""
 
-    def __init__(self, store: Store, name: str, scheduler: str | None = None):
-        self.store, self.jobs = store, JobStore(store)
-        self.spec: TrainingJob = self.jobs.spec(name)
-        if scheduler:
-            self.use_scheduler(scheduler)
-        self.status: JobStatus = self.jobs.status(name)
+    def __init__(self, jobs: JobStore, name: str):
+        self.store, self.jobs = jobs.store, jobs
+        self.spec: Any = self.jobs.spec(name)
+        self.status: Any = self.jobs.status(name)
         # When the job must be over: its max runtime counts from its creation. The watch
         # stops it then, and a wait for the cluster's lock gives up before.
         created = datetime.fromisoformat(self.status.started_at or now())
         self.deadline = created.timestamp() + self.spec.max_runtime_seconds
         self.log = JobLog(self.jobs, name)
-        self.rounds = RoundsWriter(store.root, name)
         self._lock = threading.RLock()  # the watch may end the job while it moves along
-
-    def use_scheduler(self, address: str) -> None:
-        """Train on the Dask scheduler at ``address``, whatever the spec's resources say."""
-        resources = self.spec.resources.model_copy(update={"scheduler": address})
-        self.spec = self.spec.model_copy(update={"resources": resources})
 
     def move(self, status: Status, secondary: Secondary, message: str = "", **changes: Any) -> None:
         with self._lock:
@@ -77,6 +70,9 @@ class JobRunner:
             self.jobs.write_status(self.status)
         self.log(f"{status}/{secondary}" + (f": {message}" if message else ""))
         self.log.save()
+
+    def flush(self) -> None:
+        """Save what is kept in memory as the job goes (its rounds), before it ends."""
 
     def run(self) -> JobStatus:
         watch = Watch(self.jobs, self.spec, self.deadline, self.log, self._stop)
@@ -91,17 +87,17 @@ class JobRunner:
                 raise
         finally:
             watch.done.set()
-            self.rounds.flush()
+            self.flush()
         return self.status
 
     def _stop(self, secondary: Secondary, why: str) -> None:
-        """End the job Stopped (from the watch): record it, then stop the training in the main
+        """End the job Stopped (from the watch): record it, then stop the work in the main
         thread, which unwinds at its next Python step (between two rounds, say); one deep in C
         code for longer than STOP_GRACE seconds ends with the process."""
         with self._lock:
             if self.status.status.terminal:
                 return
-            self.rounds.flush()
+            self.flush()
             if secondary == Secondary.STOPPED:  # asked: say so at once, as SageMaker does
                 self.move(Status.STOPPING, Secondary.STOPPING, why)
             self.move(Status.STOPPED, secondary, why, failure_reason=why)
@@ -119,6 +115,29 @@ class JobRunner:
         reason = str(exc) if isinstance(exc, SkiffError) else f"{type(exc).__name__}: {exc}"
         reason = context + reason
         self.move(Status.FAILED, Secondary.FAILED, reason, failure_reason=reason)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class JobRunner(Runner):
+    """Runs one training job."""
+
+    spec: TrainingJob
+
+    def __init__(self, store: Store, name: str, scheduler: str | None = None):
+        super().__init__(JobStore(store), name)
+        if scheduler:
+            self.use_scheduler(scheduler)
+        self.rounds = RoundsWriter(store.root, name)
+
+    def use_scheduler(self, address: str) -> None:
+        """Train on the Dask scheduler at ``address``, whatever the spec's resources say."""
+        resources = self.spec.resources.model_copy(update={"scheduler": address})
+        self.spec = self.spec.model_copy(update={"resources": resources})
+
+    def flush(self) -> None:
+        self.rounds.flush()
 
     def _run(self) -> None:
         spec = self.spec

@@ -15,6 +15,7 @@ from pydantic.json_schema import SkipJsonSchema
 from algorithms.catalog import resolve_algorithm
 from core.errors import BackendError, describe_invalid
 from core.records.jobs import JobStatus, JobStore, Secondary, Status, TrainingJob
+from core.records.transforms import TransformJob, TransformStatus, TransformStore
 from core.store import Store
 
 
@@ -49,9 +50,16 @@ class BackendCommand:
     columns: tuple[str, ...] = ()
 
 
+def no_transforms(backend: str) -> BackendError:
+    return BackendError(
+        f"the {backend} backend does not run transform jobs (yet): use local or dask"
+    )
+
+
 class TrainingBackend(ABC):
-    """Runs training jobs on some compute. Use it as a context manager: on exit it releases
-    whatever it created (clusters, instances), whether the job succeeded or not.
+    """Runs training jobs, and batch transform jobs where it can, on some compute. Use it as
+    a context manager: on exit it releases whatever it created (clusters, instances), whether
+    the job succeeded or not.
 
     Args:
         options: the backend's options, already validated (the pipeline's); or
@@ -114,6 +122,50 @@ class TrainingBackend(ABC):
             reason = f"cannot start on the {self.name} backend: {exc}"
             return jobs.end(name, Status.FAILED, Secondary.FAILED, reason)
         return self.execute(job, jobs)
+
+    def transform(self, job: TransformJob, store: Store) -> TransformStatus:
+        """Record a transform job (its options already checked by ``serving.batch``) as
+        Pending, and run it to a terminal status.
+
+        Raises:
+            BackendError: this backend runs no transform jobs (before anything is recorded).
+            JobError: a transform job of that name exists already.
+        """
+        job = self.prepare_transform(job)
+        jobs = TransformStore(store)
+        jobs.create(job)
+        return self.execute_transform(job, jobs)
+
+    def run_recorded_transform(self, name: str, store: Store) -> TransformStatus:
+        """Run a transform job already recorded Pending (by ``skiff api``), as
+        ``run_recorded`` runs a training job."""
+        jobs = TransformStore(store)
+        try:
+            job = self.prepare_transform(jobs.spec(name))
+            jobs.publish(jobs.key(name, "job.json"), job)
+        except Exception as exc:
+            reason = f"cannot start on the {self.name} backend: {exc}"
+            return jobs.end(name, Status.FAILED, Secondary.FAILED, reason)
+        return self.execute_transform(job, jobs)
+
+    def prepare_transform(self, job: TransformJob) -> TransformJob:
+        """What ``prepare`` is to a training job. The default refuses: a backend runs
+        transform jobs only where it says so.
+
+        Raises:
+            BackendError: naming the backend and those that do.
+        """
+        raise no_transforms(self.name)
+
+    @classmethod
+    def runs_transforms(cls) -> bool:
+        """Whether this backend runs transform jobs (asked before it is made)."""
+        return cls.prepare_transform is not TrainingBackend.prepare_transform
+
+    def execute_transform(self, job: TransformJob, jobs: TransformStore) -> TransformStatus:
+        """What ``execute`` is to a training job: the job runs ``python -m serving.batch.run
+        <spec-url>`` (or the same code), under the same contract."""
+        raise no_transforms(self.name)
 
     def expect_many_jobs(self) -> None:  # noqa: B027 - optional hook
         """A hint that many short jobs follow (a tuning job's trials), some at once: a backend

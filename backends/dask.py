@@ -25,6 +25,7 @@ from core.errors import BackendError
 from core.plugins import load_object
 from core.processes import import_path
 from core.records.jobs import JobResources, TrainingJob
+from core.records.transforms import TransformJob
 
 logger = logging.getLogger(__name__)
 WORKER_PRELOAD = "algorithms.dask_worker_preload"
@@ -117,6 +118,13 @@ class DaskBackend(LocalBackend):
                 "worker_start_timeout": self.worker_start_timeout,
             }
         return job.model_copy(update={"resources": job.resources.under(resources)})
+
+    def prepare_transform(self, job: TransformJob) -> TransformJob:
+        """A transform job's blocks are scored on the cluster's workers: it is given the
+        scheduler as a training job is, and the size of its blocks."""
+        prepared = self.prepare(job)  # type: ignore[arg-type]
+        blocks = prepared.resources.under({"partition_mb": self.options.partition_mb})
+        return prepared.model_copy(update={"resources": blocks})  # type: ignore[return-value]
 
     def _check_reachable(self, address: str) -> None:
         from distributed import Client

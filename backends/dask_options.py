@@ -37,6 +37,12 @@ class DaskOptions(BackendOptions):
     connect_timeout: float = Field(
         _RESOURCES.connect_timeout, gt=0, description="seconds to reach the scheduler"
     )
+    partition_mb: int = Field(
+        _RESOURCES.partition_mb,
+        ge=1,
+        le=4096,
+        description="transform jobs: the MB of input each worker task reads and scores",
+    )
 
     @model_validator(mode="after")
     def _one_cluster(self) -> DaskOptions:

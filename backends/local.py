@@ -26,6 +26,7 @@ from core.records.jobs import (
     Status,
     TrainingJob,
 )
+from core.records.transforms import TransformJob, TransformStatus, TransformStore
 
 logger = logging.getLogger(__name__)
 BACKSTOP_SECONDS = 15.0  # after its runner should have stopped a job itself
@@ -73,11 +74,13 @@ class LocalBackend(TrainingBackend):
             self._outputs = None
         super().close()
 
-    def _start_runner(self, job: TrainingJob, jobs: JobStore) -> subprocess.Popen | RunnerProcess:
-        if self._warm is not None and self._outputs is not None:
+    def _start_runner(
+        self, job: TrainingJob | TransformJob, jobs: JobStore, module: str = "algorithms.run"
+    ) -> subprocess.Popen | RunnerProcess:
+        if self._warm is not None and self._outputs is not None and module == "algorithms.run":
             return self._warm.spawn(jobs.spec_url(job.name), self._outputs / f"{job.name}.out")
         return subprocess.Popen(
-            [sys.executable, "-m", "algorithms.run", jobs.spec_url(job.name)],
+            [sys.executable, "-m", module, jobs.spec_url(job.name)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -89,9 +92,19 @@ class LocalBackend(TrainingBackend):
         resources = job.resources.under({"threads": self.options.threads or 0})
         return job.model_copy(update={"resources": resources})
 
-    def execute(self, job: TrainingJob, jobs: JobStore) -> JobStatus:
+    def prepare_transform(self, job: TransformJob) -> TransformJob:
+        resources = job.resources.under({"threads": self.options.threads or 0})
+        return job.model_copy(update={"resources": resources})
+
+    def execute_transform(self, job: TransformJob, jobs: TransformStore) -> TransformStatus:
+        return self.execute(job, jobs, module="serving.batch.run")  # type: ignore[return-value]
+
+    def execute(
+        self, job: TrainingJob | TransformJob, jobs: JobStore, module: str = "algorithms.run"
+    ) -> JobStatus:
+        """Run the job's runner (``module``) in a child process and watch it to its end."""
         started = time.monotonic()
-        proc = self._start_runner(job, jobs)
+        proc = self._start_runner(job, jobs, module)
         tail: collections.deque[str] = collections.deque(maxlen=20)
         reader = None
         if isinstance(proc, subprocess.Popen):
@@ -116,13 +129,13 @@ class LocalBackend(TrainingBackend):
         if stop is not None:
             return self._record_stop(jobs, job.name, *stop)
         # Still not over: the runner died before it could say why.
-        reason = f"training process exited with code {proc.returncode}: " + " | ".join(tail)
+        reason = f"{jobs.KIND} process exited with code {proc.returncode}: " + " | ".join(tail)
         return jobs.end(job.name, Status.FAILED, Secondary.FAILED, reason)
 
     def _wait(
         self,
         proc: subprocess.Popen | RunnerProcess,
-        job: TrainingJob,
+        job: TrainingJob | TransformJob,
         jobs: JobStore,
         started: float,
     ) -> tuple[Secondary, str] | None:

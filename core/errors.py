@@ -93,6 +93,11 @@ class BackendError(SkiffError):
     """A backend could not be found, configured or started."""
 
 
+class TransformError(SkiffError):
+    """A transform job cannot run, or a row of its input cannot be read (named: object and
+    line)."""
+
+
 class TuningError(SkiffError):
     """A tuning job could not be created (a range outside its hyperparameter's bounds, an
     unknown name, an objective the trials do not report) or run."""

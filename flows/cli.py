@@ -2,6 +2,8 @@
 
     skiff jobs list|describe NAME|logs NAME [--follow]|stop NAME
     skiff tuning list|describe NAME|stop NAME   (hyperparameter tuning jobs and their trials)
+    skiff transform VERSION INPUT OUTPUT [--backend dask] [--input-filter '$[1:]' ...]
+    skiff transforms list|describe NAME|stop NAME   (batch transform jobs)
     skiff models list|describe VERSION|approve VERSION [--deploy]|reject VERSION [--group G]
     skiff endpoints list|describe NAME|invoke NAME|logs NAME|start NAME|delete NAME
     skiff endpoints deploy NAME VERSION [--strategy CANARY --wait-seconds 60 ...]
@@ -32,6 +34,7 @@ from flows.commands.endpoints import ENDPOINTS
 from flows.commands.jobs import JOBS
 from flows.commands.models import MODELS
 from flows.commands.notebook import add_notebook_command
+from flows.commands.transforms import TRANSFORMS, add_transform_command
 from flows.commands.tuning import TUNING
 from flows.flags import Parser
 
@@ -46,10 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="store root URL (default: $SKIFF_STORE or ./.skiff)",
     )
     areas = parser.add_subparsers(dest="area", required=True)
-    for area in (JOBS, TUNING, MODELS, ENDPOINTS):
+    for area in (JOBS, TUNING, TRANSFORMS, MODELS, ENDPOINTS):
         area.add_to(areas)
     for area in backend_areas():  # a backend's commands need no store
         area.add_to(areas, needs_store=False)
+    add_transform_command(areas)
     add_api_command(areas)
     add_notebook_command(areas)
     return parser

@@ -25,6 +25,19 @@ SPARK = "▁▂▃▄▅▆▇█"
 CURVE_ROWS = 10
 
 
+def figure_png(fig: Any) -> bytes:
+    """A matplotlib figure as PNG bytes (for a markdown artifact's data: image), closed."""
+    import io
+
+    from matplotlib import pyplot as plt
+
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def sparkline(values: list[float]) -> str:
     if not values:
         return ""

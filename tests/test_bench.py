@@ -23,6 +23,7 @@ def test_every_benchmark_is_listed():
         "serving_speed",
         "swap",
         "training",
+        "transform",
         "tuning",
     ]
 

@@ -52,6 +52,7 @@ class Secondary(StrEnum):
     FAILED = "Failed"
     STOPPED = "Stopped"
     MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded"
+    TRANSFORMING = "Transforming"  # a transform job's (``core.records.transforms``)
 
 
 class JobResources(BaseModel):
@@ -73,6 +74,7 @@ class JobResources(BaseModel):
     collective_timeout: float = Field(
         300, gt=0, description="seconds an xgboost collective may wait on a peer"
     )
+    partition_mb: int = Field(64, ge=1, description="a transform job's blocks on a cluster, MB")
     # The ec2 backend's launch.
     job_id: str | None = Field(None, description="the launch's id: the instances' skiff:job-id")
     instance_type: str | None = None
@@ -200,12 +202,18 @@ def split_spec_url(spec_url: str) -> tuple[str, str]:
 
 
 class JobStore(Records):
-    """Reads and writes job records in a store."""
+    """Reads and writes job records in a store. A transform job's records follow the same
+    rules in a folder of their own (``core.records.transforms.TransformStore``)."""
 
-    @staticmethod
-    def key(name: str, *parts: str) -> str:
+    FOLDER = "jobs"
+    KIND = "training job"
+    Spec: type[BaseModel] = TrainingJob
+    StatusModel: type[JobStatus] = JobStatus
+
+    @classmethod
+    def key(cls, name: str, *parts: str) -> str:
         """The key of a job's object; a name no job can have is refused here, naming why."""
-        return "/".join(("jobs", check_name(name, "job", JobError), *parts))
+        return "/".join((cls.FOLDER, check_name(name, "job", JobError), *parts))
 
     @classmethod
     def output_key(cls, name: str, file: str = "") -> str:
@@ -227,7 +235,7 @@ class JobStore(Records):
     def spec_url(self, name: str) -> str:
         return self.store.url(self.key(name, "job.json"))
 
-    def create(self, job: TrainingJob, message: str = "created") -> JobStatus:
+    def create(self, job: Any, message: str = "created") -> JobStatus:
         """Claim the job's name and record it Pending (``message``: where it will run).
 
         Raises:
@@ -236,36 +244,36 @@ class JobStore(Records):
         try:
             self.claim(self.key(job.name, "job.json"), job)
         except AlreadyExistsError:
-            raise JobError(f"a training job named {job.name!r} already exists") from None
-        status = JobStatus(name=job.name).moved(Status.PENDING, Secondary.STARTING, message)
+            raise JobError(f"a {self.KIND} named {job.name!r} already exists") from None
+        status = self.StatusModel(name=job.name).moved(Status.PENDING, Secondary.STARTING, message)
         self.write_status(status)
         self.beat(job.name, LAUNCHER)  # until its runner takes over
         return status
 
-    def spec(self, name: str) -> TrainingJob:
-        return self._read(name, "job.json", TrainingJob)
+    def spec(self, name: str) -> Any:
+        return self._read(name, "job.json", self.Spec)
 
-    def status(self, name: str) -> JobStatus:
+    def status(self, name: str) -> Any:
         try:
-            return self._read(name, "status.json", JobStatus)
+            return self._read(name, "status.json", self.StatusModel)
         except JobError:
             # Claimed a moment ago, its first status not written yet (``create`` claims the
             # name first: that is the lock): Pending, Starting, as it is about to say.
             if self.store.exists(self.key(name, "job.json")):
-                return JobStatus(name=name)
+                return self.StatusModel(name=name)
             raise
 
     def _read(self, name: str, file: str, model: type[Any]) -> Any:
         try:
             return self.read(self.key(name, file), model)
         except NotFoundError:
-            raise JobError(f"no training job named {name!r} in {self.store.root}") from None
+            raise JobError(f"no {self.KIND} named {name!r} in {self.store.root}") from None
 
     def write_status(self, status: JobStatus) -> None:
         self.publish(self.key(status.name, "status.json"), status)
 
     def names(self) -> list[str]:
-        return self.names_under("jobs", "job.json")
+        return self.names_under(self.FOLDER, "job.json")
 
     def log(self, name: str) -> str:
         key = self.key(name, "log.txt")

@@ -39,18 +39,24 @@ def training_job(store: str, name: str, backend: str, options: dict[str, Any]) -
     return str(status.status)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows.api.job_flow", description=__doc__)
+def recorded_job_main(job_flow: Any, prog: str, doc: str | None, argv: list[str] | None) -> int:
+    """``python -m <prog> STORE NAME --backend B --options JSON``: run ``job_flow`` on a job
+    that ``skiff api`` recorded, as a flow run named and tagged after the job."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc)
     parser.add_argument("store")
     parser.add_argument("name")
     parser.add_argument("--backend", default="local")
     parser.add_argument("--options", default="{}", type=json.loads)
     args = parser.parse_args(argv)
     with tags(args.name, TAG):
-        state = training_job.with_options(flow_run_name=args.name)(
+        state = job_flow.with_options(flow_run_name=args.name)(
             args.store, args.name, args.backend, args.options, return_state=True
         )
     return 0 if state.is_completed() else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return recorded_job_main(training_job, "python -m flows.api.job_flow", __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The part of CloudWatch Logs that SageMaker code reads to follow a training job (the SDK's
-``fit(logs=True)``), on ``skiff api``'s port: DescribeLogStreams and GetLogEvents in the log
-group ``/aws/sagemaker/TrainingJobs``, fed by the job's log in the store (its live channel).
+``fit(logs=True)``) or a transform job (``transformer.wait(logs=True)``), on ``skiff api``'s
+port: DescribeLogStreams and GetLogEvents in the log groups ``/aws/sagemaker/TrainingJobs``
+and ``/aws/sagemaker/TransformJobs``, fed by the job's log in the store (its live channel).
 
 A job has one stream per instance, ``<job>/algo-<i>-<epoch>``, as on SageMaker; the job's
 log (its runner's: every status change and every tenth round) is ``algo-1``'s, the others
@@ -13,30 +14,38 @@ from datetime import datetime
 from typing import Any
 
 from core.errors import JobError
-from core.records.jobs import JobStore, TrainingJob
+from core.records.jobs import JobStore
+from core.records.transforms import TransformStore
 from flows.api.context import ApiContext
 from flows.api.errors import ApiError, invalid
 from flows.api.pages import window
 
-GROUP = "/aws/sagemaker/TrainingJobs"
+GROUPS: dict[str, type[JobStore]] = {
+    "/aws/sagemaker/TrainingJobs": JobStore,
+    "/aws/sagemaker/TransformJobs": TransformStore,
+}
 
 
 def _not_found(what: str) -> ApiError:
     return ApiError("ResourceNotFoundException", f"The specified log {what} does not exist.")
 
 
-def _group(p: dict[str, Any]) -> None:
+def _group(ctx: ApiContext, p: dict[str, Any]) -> JobStore:
+    """The records of the jobs whose logs the request's group holds."""
     group = p.get("logGroupName") or p.get("logGroupIdentifier", "").rpartition(":")[2]
-    if group != GROUP:
+    if group not in GROUPS:
         raise _not_found("group")
+    return GROUPS[group](ctx.store)
 
 
 def _millis(iso: str) -> int:
     return int(datetime.fromisoformat(iso).timestamp() * 1000)
 
 
-def _streams(spec: TrainingJob) -> list[str]:
-    count = int((spec.request or {}).get("ResourceConfig", {}).get("InstanceCount", 1))
+def _streams(spec: Any) -> list[str]:
+    request = spec.request or {}
+    resources = request.get("ResourceConfig") or request.get("TransformResources") or {}
+    count = int(resources.get("InstanceCount", 1))
     created = _millis(spec.created_at) // 1000
     return [f"{spec.name}/algo-{i}-{created}" for i in range(1, count + 1)]
 
@@ -55,8 +64,7 @@ def _events(jobs: JobStore, name: str) -> list[dict[str, Any]]:
 
 
 def describe_log_streams(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
-    _group(p)
-    jobs = JobStore(ctx.store)
+    jobs = _group(ctx, p)
     prefix = p.get("logStreamNamePrefix", "")
     job, slash, _ = prefix.partition("/")
     names = [job] if slash else [n for n in jobs.names() if n.startswith(prefix)]
@@ -90,8 +98,7 @@ def describe_log_streams(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_log_events(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
-    _group(p)
-    jobs = JobStore(ctx.store)
+    jobs = _group(ctx, p)
     stream = p["logStreamName"]
     name = stream.partition("/")[0]
     try:

@@ -30,6 +30,7 @@ from flows.api import (
     search,
     tags,
     training,
+    transforms,
     tuning,
 )
 from flows.api.auth import verify
@@ -49,6 +50,7 @@ OPERATIONS: dict[str, Operation] = {
     **packages.OPERATIONS,
     **search.OPERATIONS,
     **tuning.OPERATIONS,
+    **transforms.OPERATIONS,
 }
 # X-Amz-Target's prefix → the service (botocore's name for its model) and its operations.
 SERVICES: dict[str, tuple[str, dict[str, Operation]]] = {

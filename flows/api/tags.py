@@ -10,6 +10,7 @@ from core.records.endpoints import EndpointStore
 from core.records.hosting import HostingStore
 from core.records.jobs import JobStore
 from core.records.registry import ModelRegistry
+from core.records.transforms import TransformStore
 from core.records.tuning import TuningStore
 from flows.api.context import ApiContext
 from flows.api.errors import limit_exceeded, not_found
@@ -25,6 +26,8 @@ def _key(kind: str, name: str) -> str:
 def _exists(ctx: ApiContext, kind: str, name: str) -> bool:
     if kind == "training-job":
         return ctx.store.exists(JobStore.key(name, "job.json"))
+    if kind == "transform-job":
+        return ctx.store.exists(TransformStore.key(name, "job.json"))
     if kind == "endpoint":
         return EndpointStore(ctx.store).exists(name)
     if kind == "hyper-parameter-tuning-job":

@@ -6,12 +6,12 @@ that mattered most. Plain functions build them; ``publish`` makes the artifacts.
 from __future__ import annotations
 
 import base64
-import io
 import math
 from typing import Any
 
 from core.records.jobs import Status
 from core.records.tuning import Trial, TuningRecord, TuningSpec
+from flows.report import figure_png
 
 
 def trial_rows(spec: TuningSpec, record: TuningRecord) -> list[dict[str, Any]]:
@@ -105,11 +105,7 @@ def picture(spec: TuningSpec, record: TuningRecord) -> bytes:
         if any(r.name == name and r.scaling == "Logarithmic" for r in spec.ranges):
             ax.set_xscale("log")
         ax.set(xlabel=name, ylabel=metric)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(fig)
 
 
 def markdown(spec: TuningSpec, record: TuningRecord) -> str:

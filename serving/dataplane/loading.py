@@ -28,6 +28,7 @@ class LoadedModel:
     n_features: int
     schema: FeatureSchema | None = None
     csv_separator: str = "\n"  # between the scores of a CSV answer (its image's way)
+    features: list[str] | None = None  # the columns it was trained on, by name, where known
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
         """Scores for ``rows``, whose width the request's parser has already checked."""
@@ -70,7 +71,7 @@ def load_model(store: Store, group: str, version: int) -> LoadedModel:
             return _from_archive(data, mv.artifact_url, mv.image)
         predictor = _load_predictor(mv.predictor, PurePosixPath(mv.artifact_url).name, data)
         schema = FeatureSchema.model_validate(mv.feature_schema) if mv.feature_schema else None
-        return LoadedModel(predictor, len(mv.features), schema).warmed_up()
+        return LoadedModel(predictor, len(mv.features), schema, features=mv.features).warmed_up()
     except ModelLoadError:
         raise
     except (SkiffError, OSError, ValueError) as exc:

@@ -110,6 +110,29 @@ def test_the_demo_notebook_runs_top_to_bottom_then_the_sdk_reuses_what_it_made(
         "ModelArtifacts"
     ]["S3ModelArtifacts"]
     assert attached.model_data == artifact
+
+    # Batch transform from the attached estimator: the SDK's CreateModel and CreateTransformJob
+    # as it sends them, SageMaker's recipe for a labelled file; then its log, read once.
+    test = notebook_frames(csv_bytes)["test"][:300]
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=bucket, Key="batch/test.csv", Body=test.to_csv(index=False, header=False))
+    transformer = attached.transformer(
+        1, "ml.m5.large", output_path=f"s3://{bucket}/batch/out", assemble_with="Line",
+        accept="text/csv",
+    )  # fmt: skip
+    transformer.transform(
+        f"s3://{bucket}/batch/test.csv", content_type="text/csv", split_type="Line",
+        input_filter="$[1:]", join_source="Input", output_filter="$[0,-1]", wait=False,
+    )  # fmt: skip
+    name = transformer.latest_transform_job.name
+    client.get_waiter("transform_job_completed_or_stopped").wait(
+        TransformJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
+    )
+    sess.logs_for_transform_job(name)  # the job's log, from CloudWatch Logs' API
+    assert "Completed/Completed: 300 rows" in capfd.readouterr().out
+    scored = s3.get_object(Bucket=bucket, Key="batch/out/test.csv.out")["Body"].read().decode()
+    labels = [line.split(",")[0] for line in scored.splitlines()]
+    assert labels == [str(y) for y in test["y_yes"]]
     packages = client.list_model_packages(ModelPackageGroupName="bank-marketing-demo")
     arn = packages["ModelPackageSummaryList"][0]["ModelPackageArn"]
     cli.main(["--store", api.store.root, "models", "list", "--group", "bank-marketing-demo"])

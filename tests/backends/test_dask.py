@@ -349,3 +349,49 @@ def test_a_tuning_job_runs_its_trials_on_the_cluster(scheduler_with_two_workers,
     for trial in record.trials:
         assert jobs.spec(trial.job_name).resources.scheduler == scheduler_with_two_workers
         assert "workers at" in jobs.log(trial.job_name)  # trained there, with xgboost.dask
+
+
+@pytest.mark.slow
+def test_a_transform_job_scores_its_blocks_on_the_workers(
+    scheduler_with_two_workers, tmp_path, csv_bytes
+):
+    """Blocks of 1 MB of one object with a header, scored by two workers: the output is the
+    local backend's, byte for byte, in input order; a bad row in a later block is named by
+    its line in the object."""
+    from core.records.transforms import TransformJob, TransformStore
+    from flows.transforms.jobs import run
+    from tests.serving_fixtures import bank_store
+
+    store, features, rows = bank_store(tmp_path, csv_bytes, {"m": {"max_depth": 3}})
+    frame = pd.concat([rows] * 30, ignore_index=True)[features]  # ~3 MB: three blocks
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    spec = TransformJob(
+        name="on-one-machine",
+        model_group="bank-marketing",
+        model_version=1,
+        input_url=str(tmp_path / "rows.csv"),
+        output_url=str(tmp_path / "local"),
+        header=True,
+    )
+    local = run(store, spec)
+    on_cluster = {"scheduler": scheduler_with_two_workers, "partition_mb": 1}
+    spread = spec.model_copy(
+        update={"name": "on-the-cluster", "output_url": str(tmp_path / "dask"), "backend": "dask"}
+    )
+    status = run(store, spread, on_cluster)
+    assert status.status == Status.COMPLETED, status.failure_reason
+    assert status.rows == local.rows == len(frame)
+    expected = (tmp_path / "local" / "rows.csv.out").read_bytes()
+    assert (tmp_path / "dask" / "rows.csv.out").read_bytes() == expected
+    assert status.histogram == local.histogram
+    log = TransformStore(store).log("on-the-cluster")
+    assert "scoring on existing scheduler: 2 worker thread(s)" in log
+
+    lines = (tmp_path / "rows.csv").read_text().splitlines()
+    lines[15_000] = lines[15_000].replace(",", ",x", 1)  # in the second or third block
+    (tmp_path / "bad.csv").write_text("\n".join(lines) + "\n")
+    bad = spread.model_copy(update={"name": "bad-row", "input_url": str(tmp_path / "bad.csv")})
+    status = run(store, bad, on_cluster)
+    assert status.status == Status.FAILED
+    assert "bad.csv, line 15001: column 2: 'x" in status.failure_reason
+    assert not (tmp_path / "dask" / "bad.csv.out").exists()

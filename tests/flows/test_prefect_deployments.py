@@ -32,7 +32,7 @@ from flows.cli import main as cli
 from serving.control import servers
 from tests.helpers import ROOT, start_logged, task_states, wait_for
 
-DEPLOYMENTS = ["local", "dask", "tuned", "tune", "weekly-retrain", "deploy-model"]
+DEPLOYMENTS = ["local", "dask", "tuned", "tune", "transform", "weekly-retrain", "deploy-model"]
 pytestmark = pytest.mark.usefixtures("worker")
 
 
