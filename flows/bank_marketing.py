@@ -166,6 +166,8 @@ def deploy_and_evaluate(
             config.port,
             config.update,
             config.server,
+            config.capture_to,
+            config.capture_percent,
         )
         summary |= {
             "endpoint_name": deployed["endpoint_name"],

@@ -136,6 +136,12 @@ class _AfterBackends(BaseModel):
         default_factory=ServerOptions,
         description="a new endpoint server's processes, security and limits",
     )
+    capture_to: str | None = Field(
+        None, description="data capture: record the endpoint's requests and answers at this URL"
+    )
+    capture_percent: float = Field(
+        100.0, ge=0, le=100, description="data capture: the share of requests recorded"
+    )
     host: str = Field("127.0.0.1", description="address the endpoint listens on")
     port: int = Field(
         0, ge=0, le=65535, description="endpoint port (0: a free one; kept while it runs)"

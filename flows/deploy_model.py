@@ -29,6 +29,8 @@ def deploy_model(
     port: int = 0,
     update: UpdatePolicy = UpdatePolicy(),  # noqa: B008 - immutable in use: Prefect copies it
     server: ServerOptions = ServerOptions(),  # noqa: B008
+    capture_to: str | None = None,
+    capture_percent: float = 100.0,
 ) -> dict:
     """Deploy ``model_group`` version ``model_version`` to ``endpoint_name``.
 
@@ -42,9 +44,14 @@ def deploy_model(
         update: how the version replaces a live one: ALL_AT_ONCE, CANARY or LINEAR, the
             baking time, the termination wait and the alarms that roll back
         server: a new endpoint server's processes, security and limits
+        capture_to: data capture: record the endpoint's requests and answers at this URL
+        capture_percent: data capture: the share of requests recorded
     """
     root = Store(store).root
-    return steps.deploy(root, endpoint_name, model_group, model_version, host, port, update, server)
+    return steps.deploy(
+        root, endpoint_name, model_group, model_version, host, port, update, server,
+        capture_to, capture_percent,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", default=DEFAULT_STORE)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--capture-to", help="data capture: record requests and answers there")
+    parser.add_argument("--capture-percent", type=float, default=100.0)
     add_config_arguments(parser, UpdatePolicy)
     add_config_arguments(parser, ServerOptions)
     args = parser.parse_args(argv)

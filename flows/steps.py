@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from algorithms.schema import FeatureSchema
 from core.errors import StoreError
+from core.records.endpoints import DataCapture
 from core.records.jobs import JobStatus
 from core.records.registry import ModelVersion
 from core.store import Store
@@ -146,10 +147,14 @@ def deploy(
     port: int,
     policy: UpdatePolicy,
     server: ServerOptions,
+    capture_to: str | None = None,
+    capture_percent: float = 100.0,
 ) -> dict:
+    capture = DataCapture(destination=capture_to, percent=capture_percent) if capture_to else None
     deployed = deploy_approved(
-        Store(store), endpoint, group, version, host=host, port=port, policy=policy, server=server
-    )
+        Store(store), endpoint, group, version, host=host, port=port, policy=policy,
+        server=server, capture=capture,
+    )  # fmt: skip
     return deployed.as_dict()
 
 

@@ -10,9 +10,16 @@ server's).
 
 from __future__ import annotations
 
+import base64
+import random
+import time
+import uuid
+from datetime import datetime
+
+import orjson
 from pydantic import BaseModel
 
-from core.records.endpoints import Variant
+from core.records.endpoints import DataCapture, Variant
 from serving.options import ServerOptions
 
 STATE_FILE = "state.json"  # in the endpoint's runtime folder, while the server runs
@@ -39,6 +46,8 @@ MODEL_LOAD = "skiff_model_load_seconds"
 CONFIG_SERVED = "skiff_config_number"
 CONFIG_FAILED = "skiff_failed_config_number"
 WORKERS_READY = "skiff_workers_ready"
+CAPTURED = "skiff_capture_records"  # data capture's records written, per variant
+CAPTURE_DROPPED = "skiff_capture_dropped"  # and dropped (a full buffer, a failing destination)
 
 
 class ServerState(BaseModel):
@@ -88,3 +97,69 @@ class ServerStatus(BaseModel):
     def rejected(self, number: int) -> bool:
         """Some worker failed to load config ``number`` or a later one."""
         return (self.any_worker_failed_config_number or 0) >= number
+
+
+# -- data capture: SageMaker's record format and object layout ---------------------------------
+# A record is built on the request path: its parts cheaply (a cached second, a fast random
+# id, one orjson call), about 5 µs where the plain way (datetime, uuid4) took 21.
+_random = random.Random()
+_second: list = [0, ""]  # the last whole second seen, and its ISO text
+_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # a UUID's version and variant bits
+_VERSION_4 = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122's variant
+
+
+def _part(config: DataCapture, data: bytes, content_type: str, mode: str) -> dict:
+    kind = content_type.split(";")[0].strip().lower()
+    encoding = "CSV" if kind in config.csv_types else "JSON" if kind in config.json_types else ""
+    try:
+        text = data.decode() if encoding else None
+    except UnicodeDecodeError:
+        text = None
+    if text is None:
+        text, encoding = base64.b64encode(data).decode(), "BASE64"
+    return {"observedContentType": content_type, "mode": mode, "data": text, "encoding": encoding}
+
+
+def _inference_time() -> str:
+    now = time.time()
+    second = int(now)
+    if second != _second[0]:
+        _second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
+    return f"{_second[1]}.{int((now - second) * 1000):03d}Z"
+
+
+def _event_id() -> str:
+    """A random (version 4) UUID, from a fast generator: ids need to be unique, not secret."""
+    h = "%032x" % (_random.getrandbits(128) & _CLEAR | _VERSION_4)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def capture_record(
+    config: DataCapture, body: bytes, content_type: str, answer: bytes, answer_type: str
+) -> bytes:
+    """One request's record, a JSON line in SageMaker's capture format::
+
+    {"captureData": {"endpointInput": {"observedContentType": ..., "mode": "INPUT",
+     "data": ..., "encoding": "CSV"}, "endpointOutput": {...}},
+     "eventMetadata": {"eventId": ..., "inferenceTime": "2026-12-03T10:00:00.123Z"},
+     "eventVersion": "0"}
+    """
+    data = {}
+    if config.capture_input:
+        data["endpointInput"] = _part(config, body, content_type, "INPUT")
+    if config.capture_output:
+        data["endpointOutput"] = _part(config, answer, answer_type, "OUTPUT")
+    metadata = {"eventId": _event_id(), "inferenceTime": _inference_time()}
+    record = {"captureData": data, "eventMetadata": metadata, "eventVersion": "0"}
+    return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def capture_folder(destination: str, endpoint: str, variant: str, hour: datetime) -> str:
+    """``<destination>/<endpoint>/<variant>/yyyy/mm/dd/hh``, as SageMaker lays captures out."""
+    return f"{destination.rstrip('/')}/{endpoint}/{variant}/{hour:%Y/%m/%d/%H}"
+
+
+def capture_object_url(destination: str, endpoint: str, variant: str, at: datetime) -> str:
+    """A new capture object's URL: its folder, then ``mm-ss-mmm-<uuid>.jsonl``."""
+    name = f"{at:%M-%S}-{at.microsecond // 1000:03d}-{uuid.uuid4().hex[:8]}.jsonl"
+    return f"{capture_folder(destination, endpoint, variant, at)}/{name}"

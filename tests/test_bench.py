@@ -19,6 +19,7 @@ def test_every_benchmark_is_listed():
     assert BENCHMARKS == [
         "api",
         "baseline_servers",
+        "capture",
         "pipeline",
         "serving_speed",
         "swap",

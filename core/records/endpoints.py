@@ -62,6 +62,27 @@ class Variant(BaseModel):
         return f"model {self.model}" if self.model else f"{self.model_group}:{self.model_version}"
 
 
+class DataCapture(BaseModel):
+    """SageMaker's DataCaptureConfig: record a share of what the endpoint is asked and
+    answers, as JSON lines in SageMaker's capture format, under ``destination`` (any fsspec
+    URL) ``/<endpoint>/<variant>/yyyy/mm/dd/hh/``. Content types listed as CSV or JSON are
+    recorded as text, others base64-encoded (SageMaker's CaptureContentTypeHeader)."""
+
+    percent: float = Field(100.0, ge=0, le=100, description="InitialSamplingPercentage")
+    destination: str = Field(description="DestinationS3Uri: any fsspec URL")
+    capture_input: bool = True
+    capture_output: bool = True
+    csv_types: list[str] = Field(default_factory=lambda: ["text/csv"])
+    json_types: list[str] = Field(default_factory=lambda: ["application/json"])
+    seed: int | None = Field(None, description="the sampling's seed (reproducible samples)")
+
+    @model_validator(mode="after")
+    def _something(self) -> DataCapture:
+        if not (self.capture_input or self.capture_output):
+            raise ValueError("data capture needs Input, Output or both")
+        return self
+
+
 class EndpointConfig(BaseModel):
     endpoint: str
     number: int = 0
@@ -70,6 +91,9 @@ class EndpointConfig(BaseModel):
     reason: str = ""
     # A step of a blue/green update (a canary or linear share): a rollback skips these.
     transitional: bool = False
+    # What the servers record of their traffic; carried from config to config unless a
+    # change sets it (``EndpointStore.update``).
+    capture: DataCapture | None = None
 
     @field_validator("variants")
     @classmethod
@@ -121,8 +145,16 @@ class EndpointStore(Records):
 
         def build(number: int) -> EndpointConfig:
             current = self.current(name) if self.exists(name) else None
-            return change(current).model_copy(
-                update={"endpoint": name, "number": number, "created_at": now()}
+            new = change(current)
+            kept = (
+                {}
+                if "capture" in new.model_fields_set or current is None
+                else {
+                    "capture": current.capture  # a weight change or a rollout keeps the capture
+                }
+            )
+            return new.model_copy(
+                update={"endpoint": name, "number": number, "created_at": now(), **kept}
             )
 
         with self.lock(name):

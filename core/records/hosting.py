@@ -24,6 +24,7 @@ from core.clock import now
 from core.errors import NotFoundError, ServingError
 from core.names import VariantName, check_name
 from core.records.base import Records
+from core.records.endpoints import DataCapture
 
 
 class HostedModel(BaseModel):
@@ -72,6 +73,7 @@ class NamedEndpointConfig(BaseModel):
     variants: list[VariantSpec] = Field(min_length=1)
     created_at: str = Field(default_factory=now)
     request: dict[str, Any] | None = None
+    capture: DataCapture | None = None  # its DataCaptureConfig, where it enables one
 
 
 class HostedEndpoint(BaseModel):

@@ -47,13 +47,17 @@ def endpoint_update(store: str, name: str, config_name: str, policy: dict[str, A
                 latest = hosting.endpoint(name) or record
                 hosting.save_endpoint(latest.model_copy(update={"rolling_back": True}))
 
+            # The new config's capture from now on; the rollout's configs carry it.
+            configs.update(name, lambda c: c.model_copy(update={"capture": named.capture}))
             update = BlueGreen(configs, server, UpdatePolicy(**policy), on_rollback=rolling_back)
             update.run(green, what, new.name)
         else:  # several variants: all at once (publish puts the old config back on failure)
             variants = [
                 Variant(name=v.name, model=v.model, weight=v.weight) for v in named.variants
             ]
-            config = EndpointConfig(endpoint=name, variants=variants, reason=what)
+            config = EndpointConfig(
+                endpoint=name, variants=variants, reason=what, capture=named.capture
+            )
             rollouts.publish(configs, config, server)
     except Exception as exc:
         hosting.save_endpoint(record.model_copy(update={**OVER, "update_failure": str(exc)}))

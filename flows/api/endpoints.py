@@ -23,7 +23,7 @@ from core.records.hosting import HostedEndpoint, HostingStore
 from flows.api import tags
 from flows.api.context import ApiContext
 from flows.api.errors import invalid
-from flows.api.hosting import named_config
+from flows.api.hosting import capture_described, named_config
 from flows.api.pages import page, wanted
 from flows.api.shapes import epoch, refuse_unsupported
 from serving.control import deploys, servers
@@ -53,7 +53,10 @@ def create_endpoint(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     except AlreadyExistsError:  # left by one that `skiff endpoints delete` retired: a new one
         hosting.save_endpoint(record)
     variants = [Variant(name=v.name, model=v.model, weight=v.weight) for v in named.variants]
-    first = EndpointConfig(endpoint=name, variants=variants, reason=f"CreateEndpoint {config_name}")
+    first = EndpointConfig(
+        endpoint=name, variants=variants, reason=f"CreateEndpoint {config_name}",
+        capture=named.capture,
+    )  # fmt: skip
     configs.update(name, lambda _: first)
     workers = min(max(v.instance_count for v in named.variants), os.cpu_count() or 1)
     servers.spawn(ctx.store, name, options=ServerOptions(server_workers=workers))
@@ -146,7 +149,7 @@ def describe_endpoint(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
     }
     if state.failure_reason:
         answer["FailureReason"] = state.failure_reason
-    return answer
+    return answer | capture_described(current.capture)
 
 
 def _first(ctx: ApiContext, name: str) -> str:

@@ -15,8 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 import fsspec
+from pydantic import ValidationError
 
-from core.errors import AlreadyExistsError, NotFoundError
+from core.errors import AlreadyExistsError, NotFoundError, describe_invalid
+from core.records.endpoints import DataCapture
 from core.records.hosting import HostedModel, HostingStore, NamedEndpointConfig, VariantSpec
 from core.records.registry import Approval
 from flows.api import tags
@@ -39,11 +41,14 @@ MODEL_ACCEPTED = frozenset({
 })  # fmt: skip
 CONFIG_HONOURED = frozenset({
     "EndpointConfigName", "ProductionVariants[].VariantName", "ProductionVariants[].ModelName",
+    "DataCaptureConfig.EnableCapture", "DataCaptureConfig.InitialSamplingPercentage",
+    "DataCaptureConfig.DestinationS3Uri", "DataCaptureConfig.CaptureOptions",
+    "DataCaptureConfig.CaptureContentTypeHeader",
     "ProductionVariants[].InitialInstanceCount", "ProductionVariants[].InstanceType",
     "ProductionVariants[].InitialVariantWeight", "Tags",
 })  # fmt: skip
 CONFIG_ACCEPTED = frozenset({
-    "KmsKeyId", "ProductionVariants[].VolumeSizeInGB",
+    "KmsKeyId", "DataCaptureConfig.KmsKeyId", "ProductionVariants[].VolumeSizeInGB",
     "ProductionVariants[].ModelDataDownloadTimeoutInSeconds",
     "ProductionVariants[].ContainerStartupHealthCheckTimeoutInSeconds",
 })  # fmt: skip
@@ -228,10 +233,42 @@ def create_endpoint_config(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]
         raise invalid("ProductionVariants: variant names must be unique")
     if sum(v.weight for v in variants) <= 0:
         raise invalid("ProductionVariants: the variants' weights must not all be zero")
-    config = NamedEndpointConfig(name=name, variants=variants, request=as_given(p))
+    capture = data_capture(p.get("DataCaptureConfig"))
+    config = NamedEndpointConfig(name=name, variants=variants, request=as_given(p), capture=capture)
     create = functools.partial(HostingStore(ctx.store).create_config, config)
     arn = _created(ctx, CONFIG, name, p.get("Tags", []), create)
     return {"EndpointConfigArn": arn}
+
+
+def data_capture(given: dict[str, Any] | None) -> DataCapture | None:
+    """SageMaker's DataCaptureConfig as Skiff's (None where it is absent or not enabled)."""
+    if not given or not given.get("EnableCapture", True):
+        return None
+    modes = {o["CaptureMode"] for o in given["CaptureOptions"]}
+    header = given.get("CaptureContentTypeHeader", {})
+    try:
+        return DataCapture(
+            percent=given["InitialSamplingPercentage"],
+            destination=given["DestinationS3Uri"],
+            capture_input="Input" in modes,
+            capture_output="Output" in modes,
+            # Without the header SageMaker records every body base64-encoded.
+            csv_types=[t.lower() for t in header.get("CsvContentTypes", [])],
+            json_types=[t.lower() for t in header.get("JsonContentTypes", [])],
+        )
+    except ValidationError as exc:
+        raise invalid(f"DataCaptureConfig: {describe_invalid(exc)}") from None
+
+
+def capture_described(config: DataCapture | None) -> dict[str, Any]:
+    """DescribeEndpoint's DataCaptureConfig (nothing where there is no capture)."""
+    if config is None:
+        return {}
+    return {"DataCaptureConfig": {
+        "EnableCapture": True, "CaptureStatus": "Started",
+        "CurrentSamplingPercentage": int(config.percent), "DestinationS3Uri": config.destination,
+        "KmsKeyId": "",  # required in the shape; Skiff encrypts nothing itself
+    }}  # fmt: skip
 
 
 def named_config(ctx: ApiContext, name: str) -> NamedEndpointConfig:
@@ -260,6 +297,8 @@ def describe_endpoint_config(ctx: ApiContext, p: dict[str, Any]) -> dict[str, An
     answer = (
         {"KmsKeyId": config.request["KmsKeyId"]} if "KmsKeyId" in (config.request or {}) else {}
     )
+    if "DataCaptureConfig" in (config.request or {}):
+        answer["DataCaptureConfig"] = config.request["DataCaptureConfig"]
     return answer | {
         "EndpointConfigName": config.name,
         "EndpointConfigArn": ctx.arn(CONFIG, config.name),

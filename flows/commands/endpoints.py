@@ -1,14 +1,15 @@
 """``skiff endpoints ...``: list, describe, start, deploy, weights, rollback, delete, logs,
-invoke."""
+invoke, capture."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 
 from core.errors import ServingError, StoreError
-from core.records.endpoints import EndpointStore
+from core.records.endpoints import DataCapture, EndpointStore
 from core.runtime import endpoint_folder
 from core.store import Store
 from flows.commands import Area, arg, print_json, table
@@ -103,12 +104,25 @@ def endpoints_stop(store: Store, args: argparse.Namespace) -> None:
     print(f"endpoint {args.name}: server stopped (its config stays; start it again with start)")
 
 
+CAPTURE = (
+    arg("--capture-to", metavar="URL", help="data capture: record requests and answers there"),
+    arg("--capture-percent", type=float, default=100.0, help="the share recorded (%(default)s)"),
+)
+
+
+def capture_from(args: argparse.Namespace) -> DataCapture | None:
+    if not args.capture_to:
+        return None
+    return DataCapture(destination=args.capture_to, percent=args.capture_percent)
+
+
 @ENDPOINTS.command(
     "deploy",
     "deploy a version: create, or update by a strategy",
     NAME,
     *VERSION,
     *SERVER,
+    *CAPTURE,
     lambda parser: add_config_arguments(parser, UpdatePolicy),
 )
 def endpoints_deploy(store: Store, args: argparse.Namespace) -> None:
@@ -123,11 +137,42 @@ def endpoints_deploy(store: Store, args: argparse.Namespace) -> None:
         port=args.port,
         policy=config_from_arguments(args, UpdatePolicy),
         server=config_from_arguments(args, ServerOptions),
+        capture=capture_from(args),
     )
     print(
         f"endpoint {args.name}: {args.group} version {args.version} serves all traffic at "
         f"{done.endpoint_url} (config {done.config_number}, {done.seconds_to_live:.1f} s)"
     )
+
+
+@ENDPOINTS.command(
+    "capture",
+    "print the requests and answers its data capture recorded",
+    NAME,
+    arg("--since", default="1h", help="how far back: 90s, 15m, 1h, 2d (%(default)s)"),
+    arg("--variant", help="one variant (default: all)"),
+    arg("--json", action="store_true", help="the records whole, one JSON object a line"),
+)
+def endpoints_capture(store: Store, args: argparse.Namespace) -> None:
+    from serving.control.capture import parse_span, read_records
+
+    capture = EndpointStore(store).current(args.name).capture
+    if capture is None:
+        raise ServingError(
+            f"endpoint {args.name!r} has no data capture; deploy with --capture-to URL"
+        )
+    records = read_records(capture, args.name, parse_span(args.since), args.variant)
+    if args.json:
+        for record in records:
+            print(json.dumps(record))
+        return
+    shown = [r | {"input": _short(r["input"]), "output": _short(r["output"])} for r in records]
+    print(table(shown, ["time", "variant", "event_id", "input", "output"]))
+
+
+def _short(text: str, width: int = 40) -> str:
+    flat = text.strip().replace("\n", " | ")
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 WEIGHTS = arg("weights", nargs="+", type=_weight, metavar="VARIANT=WEIGHT")

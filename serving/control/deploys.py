@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 
-from core.records.endpoints import EndpointConfig, EndpointStore, Variant
+from core.records.endpoints import DataCapture, EndpointConfig, EndpointStore, Variant
 from core.store import Store
 from serving.control import servers
 from serving.control.rollouts import BlueGreen, UpdatePolicy
@@ -38,12 +38,15 @@ def deploy(
     timeout: float = 120.0,
     policy: UpdatePolicy | None = None,
     server: ServerOptions | None = None,
+    capture: DataCapture | None = None,
 ) -> Deployment:
     """Put ``group`` version ``version`` behind ``endpoint``.
 
     A new endpoint gets a config with that version alone and a server. An existing one (its
     server started again if it is not running) is updated in place by ``policy``: all at once,
     canary or linear, with alarms; a failed load or a tripped alarm restores the old config.
+    ``capture`` turns data capture on (or changes it) from this deploy on; without it, the
+    endpoint's capture stays as it was.
 
     Raises:
         VersionNotFound: the group has no such version.
@@ -57,9 +60,14 @@ def deploy(
     created = not configs.exists(endpoint)
     if not created:
         running = servers.start(store, endpoint, host, port, timeout=timeout, options=server)
+        if capture is not None:  # the rollout's configs carry it on (EndpointStore.update)
+            reason = f"data capture: {capture.percent:g}% to {capture.destination}"
+            configs.update(
+                endpoint, lambda c: c.model_copy(update={"capture": capture, "reason": reason})
+            )
         final = BlueGreen(configs, running, policy or UpdatePolicy()).run(variant, what)
     else:
-        first = EndpointConfig(endpoint=endpoint, variants=[variant], reason=what)
+        first = EndpointConfig(endpoint=endpoint, variants=[variant], reason=what, capture=capture)
         final = configs.update(endpoint, lambda _: first)
         running = servers.start(store, endpoint, host, port, timeout=timeout, options=server)
     seconds = time.monotonic() - started

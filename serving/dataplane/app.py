@@ -13,6 +13,7 @@ import os
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp
 
 from core.store import Store
@@ -51,11 +52,13 @@ def create_app(
             plane.follow(poll_interval),
             guard.deadlines.watch(),
             instrumentation.flush_forever(),
+            plane.capture.run(),
         )
         tasks = [asyncio.create_task(work) for work in background]
         yield
         for task in tasks:
             task.cancel()
+        await run_in_threadpool(plane.capture.flush)  # a graceful stop keeps what it captured
 
     app = Starlette(routes=[*sagemaker.routes(), *v2.routes(), *admin.routes()], lifespan=lifespan)
     fast = FastInvocations(app, sagemaker.invocations)

@@ -19,6 +19,7 @@ from core.errors import EndpointNotFound, ServiceUnavailable, ServingError
 from core.records.endpoints import EndpointConfig, EndpointStore, Variant
 from core.store import Store
 from serving.dataplane import instrumentation
+from serving.dataplane.capture import Capture
 from serving.dataplane.loading import LoadedModel, load_variant
 from serving.dataplane.routing import RoutingTable
 
@@ -36,6 +37,7 @@ class DataPlane:
         self.failed_number: int | None = None
         self._seen: bytes | None = None
         self._cache: dict[tuple[str, ...], LoadedModel] = {}
+        self.capture = Capture(endpoint)
 
     def live(self) -> RoutingTable:
         """The table requests use now.
@@ -67,6 +69,7 @@ class DataPlane:
             logger.error("config %d not applied, still serving the old one: %s", config.number, exc)
             return False
         self.table = RoutingTable.build(config, models)  # the swap: one assignment
+        self.capture.configure(config.capture)
         self.last_error, self.failed_number = None, None
         instrumentation.config_served(config.number)
         live = {v.key for v in config.variants}

@@ -67,7 +67,14 @@ class SageMakerAPI:
             rows = parse_json(body, model.n_features, model.schema)
         routed.rows = len(rows)
         scores = await table.predict(variant, rows)
-        return scores_response(scores, kind, request, variant.name, model.csv_separator)
+        response = scores_response(scores, kind, request, variant.name, model.csv_separator)
+        capture = self.plane.capture
+        if capture.config is not None and capture.sampled():  # off unless configured
+            sent = request.headers.get("content-type", kind)
+            capture.record(
+                variant.name, body, sent, response.body, response.headers["content-type"]
+            )
+        return response
 
 
 def scores_response(

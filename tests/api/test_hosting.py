@@ -4,6 +4,7 @@ cannot load. Real endpoint servers on loopback, boto3's waiters."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import boto3
@@ -35,8 +36,9 @@ def runtime(url: str):
     )
 
 
-def host(client, name: str, model_data_url: str) -> None:
-    """A model, a one-variant config and an endpoint, all named ``name``."""
+def host(client, name: str, model_data_url: str, **config) -> None:
+    """A model, a one-variant config (``config``: more of its fields) and an endpoint, all
+    named ``name``."""
     client.create_model(
         ModelName=name,
         ExecutionRoleArn="arn:aws:iam::000000000000:role/SageMakerRole",
@@ -44,17 +46,25 @@ def host(client, name: str, model_data_url: str) -> None:
     )
     variant = {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1,
                "InstanceType": "ml.m4.xlarge", "InitialVariantWeight": 1}  # fmt: skip
-    client.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant])
+    client.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant], **config)
     client.create_endpoint(EndpointName=name, EndpointConfigName=name)
 
 
 def test_the_demo_model_serves_through_the_runtime_and_is_deleted(api, demo, capsys):
     client, invoke = api.client(), runtime(api.url)
     artifact = demo.described["ModelArtifacts"]["S3ModelArtifacts"]
-    host(client, "demo-endpoint", artifact)
+    capture = {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": 100,
+        "DestinationS3Uri": f"s3://{demo.bucket}/capture",
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"]},
+    }
+    host(client, "demo-endpoint", artifact, DataCaptureConfig=capture)
     client.get_waiter("endpoint_in_service").wait(EndpointName="demo-endpoint", WaiterConfig=WAIT)
     described = shaped("DescribeEndpoint", client.describe_endpoint(EndpointName="demo-endpoint"))
     assert described["EndpointConfigName"] == "demo-endpoint"
+    assert described["DataCaptureConfig"]["CurrentSamplingPercentage"] == 100
     assert described["ProductionVariants"][0]["CurrentWeight"] == 1
     test = demo.frames["test"].to_numpy(dtype=np.float32)
     scores = []
@@ -89,6 +99,21 @@ def test_the_demo_model_serves_through_the_runtime_and_is_deleted(api, demo, cap
     with pytest.raises(ClientError) as refused:
         invoke.invoke_endpoint(EndpointName="demo-endpoint", ContentType="text/csv", Body="1")
     assert refused.value.response["Error"]["Code"] == "ValidationError"
+
+    # Data capture: each answered request, in SageMaker's format on S3, written by the stop.
+    s3 = boto3.client("s3")
+    listed = s3.list_objects_v2(Bucket=demo.bucket, Prefix="capture/demo-endpoint/AllTraffic/")
+    records = [
+        json.loads(line)
+        for item in listed.get("Contents", [])
+        for line in s3.get_object(Bucket=demo.bucket, Key=item["Key"])["Body"].read().splitlines()
+    ]
+    assert len(records) == len(range(0, len(test), 500))  # the bad request is not recorded
+    first = records[0]["captureData"]
+    assert first["endpointInput"]["encoding"] == "CSV"
+    assert first["endpointInput"]["data"].count("\n") == 499
+    assert first["endpointOutput"]["observedContentType"].startswith("text/csv")
+    assert len(first["endpointOutput"]["data"].split()) == 500
 
 
 def test_an_endpoint_whose_model_cannot_load_fails_saying_why(api, tmp_path):

@@ -102,13 +102,20 @@ def test_endpoint_configs_name_models_that_exist(quiet_api, artifact):
         "ValidationException",
         f'Could not find model "{ARN}:model/no-such-model".',
     )
-    capture = {"EnableCapture": True, "InitialSamplingPercentage": 10,
-               "DestinationS3Uri": "s3://b/capture", "CaptureOptions": [{"CaptureMode": "Input"}]}  # fmt: skip
+    asynchronous = {"OutputConfig": {"S3OutputPath": "s3://b/async"}}
     _, message = refused(
         client.create_endpoint_config, EndpointConfigName="cfg-3", ProductionVariants=variants,
-        DataCaptureConfig=capture,
+        AsyncInferenceConfig=asynchronous,
     )  # fmt: skip
-    assert "DataCaptureConfig is not supported by Skiff" in message
+    assert "AsyncInferenceConfig is not supported by Skiff" in message
+    capture = {"EnableCapture": True, "InitialSamplingPercentage": 10,
+               "DestinationS3Uri": "s3://b/capture", "CaptureOptions": [{"CaptureMode": "Input"}]}  # fmt: skip
+    client.create_endpoint_config(
+        EndpointConfigName="cfg-4", ProductionVariants=variants, DataCaptureConfig=capture
+    )
+    described = client.describe_endpoint_config(EndpointConfigName="cfg-4")
+    assert described["DataCaptureConfig"]["InitialSamplingPercentage"] == 10
+    client.delete_endpoint_config(EndpointConfigName="cfg-4")
     assert refused(
         client.create_endpoint_config, EndpointConfigName="cfg-1", ProductionVariants=variants
     )[1] == (

@@ -1,0 +1,112 @@
+"""Data capture: a share of what the endpoint is asked and answers, recorded off the request
+path in SageMaker's capture format (``serving.contract.capture_record``).
+
+A request only decides whether it is sampled and appends its record's line to this worker's
+buffer (no I/O, no lock the writer holds long). A background task writes the buffers every
+``FLUSH_SECONDS`` or once they hold ``FLUSH_BYTES``, whichever comes first, one object per
+variant and flush, in a thread: a slow destination holds that thread, never a request. While
+it is slow the buffers grow to ``MAX_BUFFERED`` bytes; past that, and when a write fails,
+records are dropped and counted in ``/metrics`` (``skiff_capture_dropped_total``). A config
+that changes the capture, and a graceful stop, flush what is buffered first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import threading
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import fsspec
+from prometheus_client import Counter
+from starlette.concurrency import run_in_threadpool
+
+from core.records.endpoints import DataCapture
+from serving import contract
+
+logger = logging.getLogger(__name__)
+# At most this many seconds between writes (SKIFF_CAPTURE_FLUSH_SECONDS: tests set it long,
+# so that only a stop or a full buffer writes).
+FLUSH_SECONDS = float(os.environ.get("SKIFF_CAPTURE_FLUSH_SECONDS", "2"))
+FLUSH_BYTES = 4 * 1024 * 1024
+MAX_BUFFERED = 64 * 1024 * 1024  # per worker: beyond this, records are dropped (counted)
+
+CAPTURED = Counter(contract.CAPTURED, "records of data capture written", ["variant"])
+DROPPED = Counter(contract.CAPTURE_DROPPED, "records of data capture dropped", ["variant"])
+
+
+class Capture:
+    """One worker's data capture for one endpoint."""
+
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint
+        self.config: DataCapture | None = None
+        self._random = random.Random()
+        self._lock = threading.Lock()  # the loop appends, the writer's thread swaps
+        self._buffers: dict[tuple[str, str], list[bytes]] = defaultdict(list)
+        self._size = 0
+        self._due = asyncio.Event()
+        self._warned_at = 0.0
+
+    def configure(self, config: DataCapture | None) -> None:
+        """Follow a new config's capture. What was buffered under the old one keeps its
+        destination and is written by the next flush."""
+        if config == self.config:
+            return
+        self.config = config
+        self._random = random.Random(config.seed if config else None)
+        self._due.set()
+
+    def sampled(self) -> bool:
+        """Whether this request is recorded (the config's percentage of them)."""
+        config = self.config
+        return config is not None and self._random.random() * 100 < config.percent
+
+    def record(
+        self, variant: str, body: bytes, content_type: str, answer: bytes, answer_type: str
+    ) -> None:
+        """Buffer one sampled request's record (called on the request path: no I/O)."""
+        config = self.config
+        if config is None:
+            return
+        line = contract.capture_record(config, body, content_type, answer, answer_type)
+        with self._lock:
+            if self._size + len(line) > MAX_BUFFERED:
+                DROPPED.labels(variant).inc()
+                return
+            self._buffers[(config.destination, variant)].append(line)
+            self._size += len(line)
+            full = self._size >= FLUSH_BYTES
+        if full:
+            self._due.set()
+
+    async def run(self) -> None:
+        """Write the buffers every few seconds, or sooner when they are full; runs until
+        cancelled, never dies."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._due.wait(), FLUSH_SECONDS)
+            self._due.clear()
+            await run_in_threadpool(self.flush)
+
+    def flush(self) -> None:
+        """Write what is buffered now: an object per destination and variant."""
+        with self._lock:
+            buffers, self._buffers, self._size = self._buffers, defaultdict(list), 0
+        now = datetime.now(UTC)
+        for (destination, variant), lines in buffers.items():
+            url = contract.capture_object_url(destination, self.endpoint, variant, now)
+            try:
+                with fsspec.open(url, "wb") as f:
+                    f.write(b"".join(lines))
+                CAPTURED.labels(variant).inc(len(lines))
+            except Exception as exc:  # a destination that fails costs records, not requests
+                DROPPED.labels(variant).inc(len(lines))
+                if time.monotonic() - self._warned_at > 60:
+                    logger.warning("data capture: cannot write %s (dropped): %s", url, exc)
+                    self._warned_at = time.monotonic()
