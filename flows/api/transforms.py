@@ -8,6 +8,7 @@ the server places it on (one instance: local; several: a Dask LocalCluster).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import ValidationError
@@ -105,15 +106,9 @@ def create_transform_job(ctx: ApiContext, p: dict[str, Any]) -> dict[str, Any]:
             f"a transform job named {name} already exists ({ctx.arn(KIND, name)})"
         ) from None
     tags.save(ctx, KIND, name, p.get("Tags", []))
-    arguments = [ctx.store.root, name, "--backend", backend, "--options", _json(options)]
+    arguments = [ctx.store.root, name, "--backend", backend, "--options", json.dumps(options)]
     start_flow("flows.transforms.flow", arguments, f"{name}.log", ctx.store, ctx.child_env)
     return {"TransformJobArn": ctx.arn(KIND, name)}
-
-
-def _json(options: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(options)
 
 
 def read_transform(ctx: ApiContext, name: str) -> tuple[TransformJob, TransformStatus]:

@@ -22,11 +22,11 @@ import fsspec
 from distributed import Client, Future
 
 from algorithms.on_dask import connect, fail_on_worker_loss, wait_for_workers
-from core.records.transforms import Histogram, TransformJob
+from core.records.transforms import CSV, Histogram, TransformJob
 from core.store import Store
 from serving.batch.outputs import OutputObject
 from serving.batch.reading import is_parquet, line_batches, table_batches
-from serving.batch.scoring import BadRow, Layout, Scorer, add_to_histogram
+from serving.batch.scoring import EXAMPLES, BadRow, Layout, Scorer, add_to_histogram
 
 if TYPE_CHECKING:
     from serving.batch.run import TransformRunner
@@ -61,16 +61,15 @@ def _object(runner: TransformRunner, scorer: Scorer, client: Client, url: str, w
     spec, options = runner.spec, runner.store.storage_options
     with fsspec.open(url, "rb", **options) as f:
         layout, _ = plan(scorer, f, url)
-        size = f.size if hasattr(f, "size") else f.seek(0, 2)
-    if is_parquet(spec):
-        import pyarrow.parquet as pq
+        if is_parquet(spec):  # a task a row group, counted in the same open
+            import pyarrow.parquet as pq
 
-        with fsspec.open(url, "rb", **options) as f:
-            count = pq.ParquetFile(f).num_row_groups
-        tasks = [("group", i) for i in range(count)]
-    else:
-        block = spec.resources.partition_mb * 1024 * 1024
-        tasks = [("bytes", start) for start in range(0, max(size, 1), block)]
+            f.seek(0)
+            tasks = [("group", i) for i in range(pq.ParquetFile(f).num_row_groups)]
+        else:
+            size = f.size if hasattr(f, "size") else f.seek(0, 2)
+            block = spec.resources.partition_mb * 1024 * 1024
+            tasks = [("bytes", start) for start in range(0, max(size, 1), block)]
     shared = (spec.model_dump_json(), runner.store.root, url, layout)
     out = OutputObject(runner.output_url(url), options)
     pending: collections.deque[Future] = collections.deque()
@@ -120,7 +119,7 @@ def _score_block(
             size = spec.resources.partition_mb * 1024 * 1024
             block = fsspec.utils.read_block(f, where, size, delimiter=b"\n")
             source = io.BytesIO(block)
-            if where == 0 and spec.header and spec.content_type == "text/csv":
+            if where == 0 and spec.header and spec.content_type == CSV:
                 source.readline()  # the header: its line counts
             skipped = 1 if source.tell() else 0
             line_count = block.count(b"\n") + (0 if not block or block.endswith(b"\n") else 1)
@@ -138,7 +137,7 @@ def _score_block(
         "text": b"".join(parts),
         "rows": rows,
         "bad": bad,
-        "examples": examples[:10],
+        "examples": examples[:EXAMPLES],
         "lines": line_count,
         "counts": histogram.counts,
         "below": histogram.below,
