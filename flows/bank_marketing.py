@@ -139,11 +139,21 @@ def train_and_deploy(
         "approval_status": str(version.approval_status),
     }
     if not config.stops_after("register"):
-        if version.approval_status == Approval.APPROVED:
-            deploy_and_evaluate(config, store, dataset, version.group, version.version, summary)
-        else:
+        if version.approval_status != Approval.APPROVED:
             summary["not_deployed"] = not_deployed_reason(version, config.approval_threshold)
+        elif config.deploy_anyway:
+            summary["deploy_decision"] = "--deploy-anyway: not compared with the live model"
+        else:  # never replace a better live model unasked
+            verdict = steps.compare_with_live(
+                store.root, dataset, config.endpoint_name, version.group, version.version
+            )
+            key = "deploy_decision" if verdict.deploy else "not_deployed"
+            summary[key] = verdict.reason
+        if "not_deployed" in summary:
             get_run_logger().warning(summary["not_deployed"])
+        else:
+            get_run_logger().info(summary["deploy_decision"])
+            deploy_and_evaluate(config, store, dataset, version.group, version.version, summary)
     report.publish(summary, store, dataset, version, summary["code_version"])
     return summary
 

@@ -7,7 +7,9 @@
     skiff models list|describe VERSION|approve VERSION [--deploy]|reject VERSION [--group G]
     skiff endpoints list|describe NAME|invoke NAME|logs NAME|start NAME|delete NAME
     skiff endpoints deploy NAME VERSION [--strategy CANARY --wait-seconds 60 ...]
-    skiff endpoints weights NAME v1=0.9 v2=0.1 | rollback NAME [--to N]
+    skiff endpoints deploy NAME VERSION --weight 0.1   (an A/B test: beside the live ones)
+    skiff endpoints compare NAME | weights NAME v1=0.9 v2=0.1 | promote NAME V | remove NAME V
+    skiff endpoints rollback NAME [--to N] | capture NAME [--since 1h]
     skiff ec2 list | reap [--job-id ID | --all]     (training instances on EC2)
     skiff api [--host 127.0.0.1] [--port 8787] [--credentials FILE] [--backend auto]
               (SageMaker's API, for SageMaker code: flows/api/)

@@ -127,6 +127,11 @@ class _AfterBackends(BaseModel):
         description="approve a version automatically when its validation AUC reaches this "
         "(none: always wait for 'skiff models approve')",
     )
+    deploy_anyway: bool = Field(
+        False,
+        description="deploy the approved version even if the live model scores better on its "
+        "validation split",
+    )
     endpoint_name: EndpointName = Field("bank-marketing", description="endpoint to deploy to")
     update: UpdatePolicy = Field(
         default_factory=UpdatePolicy,

@@ -31,6 +31,7 @@ def deploy_model(
     server: ServerOptions = ServerOptions(),  # noqa: B008
     capture_to: str | None = None,
     capture_percent: float = 100.0,
+    weight: float | None = None,
 ) -> dict:
     """Deploy ``model_group`` version ``model_version`` to ``endpoint_name``.
 
@@ -46,11 +47,13 @@ def deploy_model(
         server: a new endpoint server's processes, security and limits
         capture_to: data capture: record the endpoint's requests and answers at this URL
         capture_percent: data capture: the share of requests recorded
+        weight: deploy beside the live variants with this share of the traffic (0-1),
+            keeping them (an A/B test); none: the version replaces them
     """
     root = Store(store).root
     return steps.deploy(
         root, endpoint_name, model_group, model_version, host, port, update, server,
-        capture_to, capture_percent,
+        capture_to, capture_percent, weight,
     )  # fmt: skip
 
 
@@ -64,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--capture-to", help="data capture: record requests and answers there")
     parser.add_argument("--capture-percent", type=float, default=100.0)
+    parser.add_argument(
+        "--weight", type=float, help="deploy beside the live variants with this share (0-1)"
+    )
     add_config_arguments(parser, UpdatePolicy)
     add_config_arguments(parser, ServerOptions)
     args = parser.parse_args(argv)

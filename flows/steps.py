@@ -21,7 +21,7 @@ from core.records.endpoints import DataCapture
 from core.records.jobs import JobStatus
 from core.records.registry import ModelVersion
 from core.store import Store
-from flows import bank, data, datasets, evaluation, registration, training
+from flows import bank, champion, data, datasets, evaluation, registration, training
 from flows.approval import deploy_approved
 from serving.control.rollouts import UpdatePolicy
 from serving.options import ServerOptions
@@ -137,6 +137,13 @@ def register(store: str, group: str, job: str, threshold: float | None) -> Model
     return registration.register(Store(store), group, job, threshold)
 
 
+@_step(name="compare", task_run_name="compare v{version} with the live model of {endpoint}")
+def compare_with_live(
+    store: str, dataset: datasets.Dataset, endpoint: str, group: str, version: int
+) -> champion.Verdict:
+    return champion.judge(Store(store), dataset, endpoint, group, version)
+
+
 @_step(name="deploy", task_run_name="deploy {group} v{version} to {endpoint}")
 def deploy(
     store: str,
@@ -149,11 +156,12 @@ def deploy(
     server: ServerOptions,
     capture_to: str | None = None,
     capture_percent: float = 100.0,
+    weight: float | None = None,
 ) -> dict:
     capture = DataCapture(destination=capture_to, percent=capture_percent) if capture_to else None
     deployed = deploy_approved(
         Store(store), endpoint, group, version, host=host, port=port, policy=policy,
-        server=server, capture=capture,
+        server=server, capture=capture, weight=weight,
     )  # fmt: skip
     return deployed.as_dict()
 

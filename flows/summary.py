@@ -28,6 +28,8 @@ def human_summary(summary: dict[str, Any]) -> str:
             f"model:          {summary['model_group']} version {summary['model_version']} "
             f"({summary['approval_status']})"
         )
+    if summary.get("deploy_decision"):
+        lines.append(f"deployed:       {summary['deploy_decision']}")
     if summary.get("not_deployed"):
         lines.append(f"not deployed:   {summary['not_deployed']}")
     if summary.get("endpoint_url"):

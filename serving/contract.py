@@ -30,6 +30,7 @@ INVOKED_VARIANT = "X-Amzn-Invoked-Production-Variant"
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 
 # Counters, per variant, summed over the server's worker processes.
+UNROUTED = "-"  # the variant label of a request refused before a variant was chosen
 INVOCATIONS = "skiff_invocations"
 ERRORS_4XX = "skiff_invocation_4xx_errors"
 ERRORS_5XX = "skiff_invocation_5xx_errors"
@@ -41,6 +42,10 @@ MODEL_INVOCATIONS = "skiff_model_invocations"
 MODEL_ERRORS_5XX = "skiff_model_5xx_errors"
 ALARM_LATENCY = "skiff_alarm_latency_seconds"
 MODEL_LOAD = "skiff_model_load_seconds"
+# The scores a variant answered, and their sum: its mean score (A/B comparisons). Only models
+# that answer one score a row (binary classification, regression) are tallied.
+SCORES = "skiff_scores"
+SCORE_SUM = "skiff_score_sum"
 # Which config the workers serve: the lowest number any live worker serves, the highest any
 # failed to load, and how many serve one at all (a worker still starting has no gauge yet).
 CONFIG_SERVED = "skiff_config_number"

@@ -142,6 +142,23 @@ class EndpointStore(Records):
 
         The read-change-publish runs under the endpoint's lock, so updates never interleave.
         """
+        with self.lock(name):
+            return self._publish(name, change)
+
+    def update_unless_changed(
+        self, name: str, number: int, config: EndpointConfig
+    ) -> EndpointConfig | None:
+        """Publish ``config`` if the current config is still number ``number``; None if
+        someone changed the endpoint since (their config stands)."""
+        with self.lock(name):
+            if self.current(name).number != number:
+                return None
+            return self._publish(name, lambda _: config)
+
+    def _publish(
+        self, name: str, change: Callable[[EndpointConfig | None], EndpointConfig]
+    ) -> EndpointConfig:
+        """The next config, claimed and published (the caller holds the lock)."""
 
         def build(number: int) -> EndpointConfig:
             current = self.current(name) if self.exists(name) else None
@@ -157,10 +174,9 @@ class EndpointStore(Records):
                 update={"endpoint": name, "number": number, "created_at": now(), **kept}
             )
 
-        with self.lock(name):
-            new = self.claim_next(self._key(name, "configs"), build)
-            self.publish(self._key(name, "config.json"), new)
-            return new
+        new = self.claim_next(self._key(name, "configs"), build)
+        self.publish(self._key(name, "config.json"), new)
+        return new
 
     def delete(self, name: str) -> None:
         """Retire the endpoint: its history stays, it has no current config any more."""

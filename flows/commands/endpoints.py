@@ -1,5 +1,5 @@
-"""``skiff endpoints ...``: list, describe, start, deploy, weights, rollback, delete, logs,
-invoke, capture."""
+"""``skiff endpoints ...``: list, describe, start, deploy, weights, promote, remove, compare,
+rollback, delete, logs, invoke, capture."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import math
 import sys
 
 from core.errors import ServingError, StoreError
-from core.records.endpoints import DataCapture, EndpointStore
+from core.records.endpoints import DataCapture, EndpointConfig, EndpointStore
 from core.runtime import endpoint_folder
 from core.store import Store
 from flows.commands import Area, arg, print_json, table
 from flows.commands.models import VERSION
 from flows.flags import add_config_arguments, config_from_arguments
-from serving.contract import LOG_FILE
+from serving.contract import INVOKED_VARIANT, LOG_FILE
 from serving.control import rollouts, servers
 from serving.control.client import EndpointClient
 from serving.control.rollouts import UpdatePolicy
@@ -116,11 +116,24 @@ def capture_from(args: argparse.Namespace) -> DataCapture | None:
     return DataCapture(destination=args.capture_to, percent=args.capture_percent)
 
 
+def traffic(config: EndpointConfig) -> str:
+    """``v2 90%, v3 10%``: who serves what share."""
+    total = sum(v.weight for v in config.variants)
+    return ", ".join(f"{v.name} {v.weight / total:.0%}" for v in config.variants)
+
+
 @ENDPOINTS.command(
     "deploy",
-    "deploy a version: create, or update by a strategy",
+    "deploy a version: create, update by a strategy, or add it beside the live ones",
     NAME,
     *VERSION,
+    arg(
+        "--weight",
+        type=float,
+        metavar="SHARE",
+        help="deploy beside the live variants with this share of the traffic (0-1), keeping "
+        "them: an A/B test (then: compare, weights, promote, remove)",
+    ),
     *SERVER,
     *CAPTURE,
     lambda parser: add_config_arguments(parser, UpdatePolicy),
@@ -138,10 +151,19 @@ def endpoints_deploy(store: Store, args: argparse.Namespace) -> None:
         policy=config_from_arguments(args, UpdatePolicy),
         server=config_from_arguments(args, ServerOptions),
         capture=capture_from(args),
+        weight=args.weight,
     )
+    took = f"config {done.config_number}, {done.seconds_to_live:.1f} s"
+    if args.weight is None:
+        print(
+            f"endpoint {args.name}: {args.group} version {args.version} serves all traffic at "
+            f"{done.endpoint_url} ({took})"
+        )
+        return
+    config = EndpointStore(store).current(args.name)
     print(
-        f"endpoint {args.name}: {args.group} version {args.version} serves all traffic at "
-        f"{done.endpoint_url} (config {done.config_number}, {done.seconds_to_live:.1f} s)"
+        f"endpoint {args.name}: {args.group} version {args.version} deployed beside the live "
+        f"variants at {done.endpoint_url}: {traffic(config)} ({took})"
     )
 
 
@@ -185,6 +207,66 @@ def endpoints_weights(store: Store, args: argparse.Namespace) -> None:
     print(f"endpoint {args.name}: config {config.number}, {config.reason}")
 
 
+VARIANT = arg("variant", help="variant name (skiff endpoints describe NAME lists them)")
+
+
+@ENDPOINTS.command("promote", "give one variant all traffic, dropping the others", NAME, VARIANT)
+def endpoints_promote(store: Store, args: argparse.Namespace) -> None:
+    server = servers.running(store, args.name)
+    config = rollouts.promote(EndpointStore(store), args.name, args.variant, server)
+    print(f"endpoint {args.name}: config {config.number}, {config.reason}")
+
+
+@ENDPOINTS.command("remove", "drop one variant; the others share its traffic", NAME, VARIANT)
+def endpoints_remove(store: Store, args: argparse.Namespace) -> None:
+    server = servers.running(store, args.name)
+    config = rollouts.remove(EndpointStore(store), args.name, args.variant, server)
+    print(f"endpoint {args.name}: config {config.number}, {config.reason}: {traffic(config)}")
+
+
+@ENDPOINTS.command(
+    "compare",
+    "its variants side by side: requests, errors, latency, mean score",
+    NAME,
+    arg(
+        "--window",
+        type=float,
+        metavar="SECONDS",
+        help="only the requests of the next SECONDS (default: since the server started)",
+    ),
+    arg("--json", action="store_true", help="the figures as JSON"),
+)
+def endpoints_compare(store: Store, args: argparse.Namespace) -> None:
+    from serving.control.compare import compare
+
+    server = _server(store, args.name)
+    config = EndpointStore(store).current(args.name)
+    rows = compare(server, config, args.window)
+    if args.json:
+        print_json([row.as_dict() for row in rows])
+        return
+    span = f"the last {args.window:g} s" if args.window else f"since {server.started_at}"
+    print(f"endpoint {args.name} (config {config.number}), requests {span}:")
+    print(table([_shown(row.as_dict()) for row in rows], list(SHOWN)))
+
+
+SHOWN = {  # column: how its value is printed (None: not known yet)
+    "variant": str,
+    "model": str,
+    "share": "{:.0%}".format,
+    "requests": str,
+    "errors_4xx": str,
+    "errors_5xx": str,
+    "p50_ms": "{:.1f}".format,
+    "p99_ms": "{:.1f}".format,
+    "mean_score": "{:.4f}".format,
+}
+
+
+def _shown(row: dict) -> dict:
+    return {k: "-" if row[k] is None else show(row[k]) for k, show in SHOWN.items()}
+
+
 TO = arg("--to", type=int, help="config number (default: the last other one)")
 
 
@@ -221,16 +303,29 @@ def endpoints_logs(store: Store, args: argparse.Namespace) -> None:
     arg("--target-variant"),
 )
 def endpoints_invoke(store: Store, args: argparse.Namespace) -> None:
-    server = servers.running(store, args.name)
-    if server is None:
-        EndpointStore(store).current_bytes(args.name)  # it exists: else, name the ones that do
-        raise ServingError(
-            f"endpoint {args.name!r} is not running here; start it with "
-            f"'skiff endpoints start {args.name}'"
-        )
+    server = _server(store, args.name)
     body = sys.stdin.buffer.read() if args.body == "-" else args.body.encode()
     with EndpointClient(server.url, **server.http_options()) as client:
         response = client.invoke(body, args.content_type, args.accept, args.target_variant)
     print(response.text, end="" if response.text.endswith("\n") else "\n")
+    variant = response.headers.get(INVOKED_VARIANT)
+    if variant:  # on stderr: the answer alone stays on stdout, for pipes
+        print(f"(answered by variant {variant})", file=sys.stderr)
     if response.status_code != 200:
         raise ServingError(f"the endpoint answered {response.status_code}")
+
+
+def _server(store: Store, name: str) -> servers.RunningEndpoint:
+    """The endpoint's running server.
+
+    Raises:
+        EndpointNotFound: no such endpoint (naming those that exist).
+        ServingError: it exists, but no server runs it here.
+    """
+    server = servers.running(store, name)
+    if server is None:
+        EndpointStore(store).current_bytes(name)  # it exists: else, name the ones that do
+        raise ServingError(
+            f"endpoint {name!r} is not running here; start it with 'skiff endpoints start {name}'"
+        )
+    return server

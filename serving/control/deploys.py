@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 
+from core.errors import ServingError
 from core.records.endpoints import DataCapture, EndpointConfig, EndpointStore, Variant
 from core.store import Store
 from serving.control import servers
@@ -39,18 +40,22 @@ def deploy(
     policy: UpdatePolicy | None = None,
     server: ServerOptions | None = None,
     capture: DataCapture | None = None,
+    weight: float | None = None,
 ) -> Deployment:
     """Put ``group`` version ``version`` behind ``endpoint``.
 
     A new endpoint gets a config with that version alone and a server. An existing one (its
     server started again if it is not running) is updated in place by ``policy``: all at once,
     canary or linear, with alarms; a failed load or a tripped alarm restores the old config.
-    ``capture`` turns data capture on (or changes it) from this deploy on; without it, the
-    endpoint's capture stays as it was.
+    With ``weight`` (a share between 0 and 1), the version joins the live variants instead,
+    taking that share of the traffic and keeping it (an A/B test; ``policy``'s baking and
+    alarms watch it). ``capture`` turns data capture on (or changes it) from this deploy on;
+    without it, the endpoint's capture stays as it was.
 
     Raises:
         VersionNotFound: the group has no such version.
-        ServingError: the server could not load the model (the old config keeps serving).
+        ServingError: the server could not load the model (the old config keeps serving), or
+            ``weight`` was given for a new endpoint, out of range or with a stepwise strategy.
         UpdateRolledBack: an alarm tripped during the update; the old config serves again.
     """
     configs = EndpointStore(store)
@@ -58,6 +63,8 @@ def deploy(
     what = f"deploy {group} version {version}"
     started = time.monotonic()
     created = not configs.exists(endpoint)
+    if weight is not None:
+        check_beside(endpoint, weight, created, policy or UpdatePolicy())
     if not created:
         running = servers.start(store, endpoint, host, port, timeout=timeout, options=server)
         if capture is not None:  # the rollout's configs carry it on (EndpointStore.update)
@@ -65,13 +72,41 @@ def deploy(
             configs.update(
                 endpoint, lambda c: c.model_copy(update={"capture": capture, "reason": reason})
             )
-        final = BlueGreen(configs, running, policy or UpdatePolicy()).run(variant, what)
+        update = BlueGreen(configs, running, policy or UpdatePolicy())
+        if weight is not None:
+            final = update.beside(variant, weight, what)
+        else:
+            final = update.run(variant, what)
     else:
         first = EndpointConfig(endpoint=endpoint, variants=[variant], reason=what, capture=capture)
         final = configs.update(endpoint, lambda _: first)
         running = servers.start(store, endpoint, host, port, timeout=timeout, options=server)
     seconds = time.monotonic() - started
     return Deployment(endpoint, running.url, final.number, variant.name, seconds, created)
+
+
+def check_beside(endpoint: str, weight: float, created: bool, policy: UpdatePolicy) -> None:
+    """A deploy beside the live variants: of an endpoint that has some, at a share strictly
+    between 0 and 1, not also a stepwise shift of all the traffic.
+
+    Raises:
+        ServingError: naming what does not fit.
+    """
+    if not 0 < weight < 1:
+        raise ServingError(
+            f"--weight {weight:g}: the new variant's share of the traffic must be between 0 "
+            "and 1 (1, all of it, is a plain deploy: leave --weight out)"
+        )
+    if created:
+        raise ServingError(
+            f"endpoint {endpoint!r} does not exist yet: its first version serves all the "
+            "traffic (deploy without --weight, then deploy the next one beside it)"
+        )
+    if policy.strategy != "ALL_AT_ONCE":
+        raise ServingError(
+            f"--weight deploys beside the live variants and keeps them; --strategy "
+            f"{policy.strategy} shifts all the traffic to the new one: choose one"
+        )
 
 
 def delete(store: Store, endpoint: str) -> bool:

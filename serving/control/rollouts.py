@@ -7,7 +7,12 @@ counters (``/metrics``: the 5xx rate of the requests that parsed, and the p99 la
 of at most ``alarm_max_rows`` rows: a client's bad or huge requests cannot trip them). A
 tripped alarm, or a model that fails to load, puts the old config back. Once green has all the
 traffic, blue stays loaded (at weight 0) for ``termination_wait_seconds`` so that a rollback is
-instant, and is then dropped.
+instant, and is then dropped; unless someone changed the endpoint's weights meanwhile (an A/B
+test begun during the wait): their config stands.
+
+An A/B test adds a variant *beside* the live ones instead (``BlueGreen.beside``): it takes a
+share of the traffic and keeps it, with the same baking and alarms; ``promote`` then gives one
+variant all the traffic, ``remove`` drops one, and ``set_weights`` moves the shares.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-import httpx
 from pydantic import BaseModel, Field, model_validator
 
 from core.errors import ServingError, UpdateRolledBack
@@ -72,8 +76,11 @@ class UpdatePolicy(BaseModel):
         return [1.0]
 
 
-def with_share(blue: EndpointConfig, green: Variant, share: float, reason: str) -> EndpointConfig:
-    """Blue's variants scaled to ``1 - share`` of the traffic, green given ``share``."""
+def with_share(
+    blue: EndpointConfig, green: Variant, share: float, reason: str, transitional: bool = True
+) -> EndpointConfig:
+    """Blue's variants scaled to ``1 - share`` of the traffic, green given ``share`` (a
+    variant of green's name among them is replaced). A step of an update is ``transitional``."""
     old = [v for v in blue.variants if v.name != green.name]
     total = sum(v.weight for v in old) or 1.0
     scaled = [
@@ -83,7 +90,7 @@ def with_share(blue: EndpointConfig, green: Variant, share: float, reason: str) 
         endpoint=blue.endpoint,
         variants=[*scaled, green.model_copy(update={"weight": share})],
         reason=reason,
-        transitional=True,
+        transitional=transitional,
     )
 
 
@@ -115,7 +122,7 @@ class BlueGreen:
         strategy = self.policy.strategy
         for share in self.policy.shares():
             reason = f"{what}: {strategy} {share:.0%} to {green.name}"
-            self._apply(with_share(blue, green, share, reason), blue)
+            shifted = self._apply(with_share(blue, green, share, reason), blue)
             self._bake(green.name, blue)
         self.sleep(self.policy.termination_wait_seconds)  # blue stays loaded, at weight 0
         final = EndpointConfig(
@@ -123,15 +130,43 @@ class BlueGreen:
             variants=[green.model_copy(update={"weight": 1.0, "name": final_name or green.name})],
             reason=f"{what}: done, {green.name} serves all traffic",
         )
-        return self._apply(final, blue)
+        done = self.configs.update_unless_changed(self.name, shifted.number, final)
+        if done is None:  # weights set during the termination wait (an A/B test): kept
+            kept = self.configs.current(self.name)
+            logger.info(
+                "%s: config %d changed the weights during the termination wait; it stands "
+                "(nothing dropped)",
+                self.name,
+                kept.number,
+            )
+            return kept
+        return self._serve(done, blue)
+
+    def beside(self, green: Variant, share: float, what: str) -> EndpointConfig:
+        """Add ``green`` beside the live variants at ``share`` of the traffic, the others
+        keeping their proportions of the rest (an A/B test): a settled config, baked and
+        watched by the alarms as an update's step is.
+
+        Raises:
+            UpdateRolledBack: an alarm tripped or the model failed to load; the endpoint
+                serves its old config again.
+        """
+        blue = self.configs.current(self.name)
+        reason = f"{what}: beside the live variants, {share:.0%} to {green.name}"
+        config = self._apply(with_share(blue, green, share, reason, transitional=False), blue)
+        self._bake(green.name, blue)
+        return config
 
     def _apply(self, config: EndpointConfig, blue: EndpointConfig) -> EndpointConfig:
-        published = self.configs.update(self.name, lambda _: config)
+        return self._serve(self.configs.update(self.name, lambda _: config), blue)
+
+    def _serve(self, published: EndpointConfig, blue: EndpointConfig) -> EndpointConfig:
+        """Wait until the server serves ``published``; roll back to ``blue`` if it cannot."""
         try:
             servers.wait_for_config(self.server, published.number)
         except ServingError as exc:
             self._rollback(blue, f"config {published.number} could not be served: {exc}")
-        logger.info("%s: config %d live (%s)", self.name, published.number, config.reason)
+        logger.info("%s: config %d live (%s)", self.name, published.number, published.reason)
         return published
 
     def _bake(self, variant: str, blue: EndpointConfig) -> None:
@@ -158,11 +193,9 @@ class BlueGreen:
                 )
 
     def _counters(self, variant: str) -> scrapes.VariantCounters:
-        response = httpx.get(f"{self.server.url}/metrics", timeout=10, **self.server.http_options())
-        response.raise_for_status()
         # What the alarms judge by: the model's failures and latency, never what clients send
         # (a malformed body or a huge batch aimed at the new variant must not roll it back).
-        counters = scrapes.parse(response.text, watched=True)
+        counters = scrapes.scrape(self.server, watched=True)
         return counters.get(variant, scrapes.VariantCounters())
 
     def _rollback(self, blue: EndpointConfig, why: str) -> None:
@@ -184,19 +217,76 @@ def set_weights(
 ) -> EndpointConfig:
     """Change the traffic weights of existing variants, without loading anything new."""
     current = configs.current(name)
-    names = [v.name for v in current.variants]
-    unknown = sorted(set(weights) - set(names))
-    if unknown:
-        raise ServingError(
-            f"endpoint {name!r} has no variant {', '.join(unknown)}; "
-            f"its variants: {', '.join(names)}"
-        )
+    _known(current, *weights)
     variants = [
         v.model_copy(update={"weight": weights.get(v.name, v.weight)}) for v in current.variants
     ]
     reason = "weights: " + ", ".join(f"{v.name}={v.weight:g}" for v in variants)
     wanted = EndpointConfig(endpoint=name, variants=variants, reason=reason)  # validates sums
     return publish(configs, wanted, server)
+
+
+def promote(
+    configs: EndpointStore,
+    name: str,
+    variant: str,
+    server: servers.RunningEndpoint | None = None,
+) -> EndpointConfig:
+    """End an A/B test for ``variant``: it serves all the traffic, the others are dropped
+    (it is loaded already: nothing new loads)."""
+    current = configs.current(name)
+    (winner,) = _known(current, variant)
+    dropped = ", ".join(v.name for v in current.variants if v.name != variant) or "none"
+    wanted = EndpointConfig(
+        endpoint=name,
+        variants=[winner.model_copy(update={"weight": 1.0})],
+        reason=f"promote {variant}: it serves all traffic (dropped: {dropped})",
+    )
+    return publish(configs, wanted, server)
+
+
+def remove(
+    configs: EndpointStore,
+    name: str,
+    variant: str,
+    server: servers.RunningEndpoint | None = None,
+) -> EndpointConfig:
+    """End an A/B test against ``variant``: it is dropped, the others share its traffic in
+    their proportions."""
+    current = configs.current(name)
+    _known(current, variant)
+    rest = [v for v in current.variants if v.name != variant]
+    if not rest:
+        raise ServingError(
+            f"{variant} is endpoint {name!r}'s only variant; to stop serving it, delete the "
+            f"endpoint (skiff endpoints delete {name})"
+        )
+    if sum(v.weight for v in rest) <= 0:
+        raise ServingError(
+            f"the other variants of {name!r} ({', '.join(v.name for v in rest)}) have weight "
+            f"0; give one a weight first (skiff endpoints weights {name} {rest[0].name}=1)"
+        )
+    kept = ", ".join(v.name for v in rest)
+    wanted = EndpointConfig(
+        endpoint=name, variants=rest, reason=f"remove {variant} ({kept} serve on)"
+    )
+    return publish(configs, wanted, server)
+
+
+def _known(config: EndpointConfig, *names: str) -> list[Variant]:
+    """The variants of ``config`` named ``names``.
+
+    Raises:
+        ServingError: naming the unknown ones and the endpoint's variants.
+    """
+    by_name = {v.name: v for v in config.variants}
+    unknown = sorted(set(names) - set(by_name))
+    if unknown:
+        raise ServingError(
+            f"endpoint {config.endpoint!r} has no variant {', '.join(unknown)}; "
+            f"its variants: {', '.join(by_name)}"
+        )
+    return [by_name[n] for n in names]
 
 
 def rollback(

@@ -15,6 +15,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -28,7 +29,7 @@ from prometheus_client import (
 from serving import contract
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-UNROUTED = "-"  # the variant label of a request refused before a variant was chosen
+UNROUTED = contract.UNROUTED
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 FLUSH_SECONDS = 0.25  # how stale another worker's counters may be in a scrape
 
@@ -48,6 +49,8 @@ ALARM_LATENCY = Histogram(
     ["variant"],
     buckets=BUCKETS,
 )
+SCORES = Counter(contract.SCORES, "scores answered (one a row)", ["variant"])
+SCORE_SUM = Counter(contract.SCORE_SUM, "sum of the scores answered", ["variant"])
 MODEL_LOAD = Gauge(
     contract.MODEL_LOAD,
     "time to load and warm up the variant's model",
@@ -89,6 +92,8 @@ def _series(variant: str) -> tuple[Any, ...]:
             MODEL_INVOCATIONS,
             MODEL_ERRORS_5XX,
             ALARM_LATENCY,
+            SCORES,
+            SCORE_SUM,
         )
     )
 
@@ -110,6 +115,8 @@ class _Pending:
     parsed_5xx: int = 0
     watched_seconds: float = 0.0
     watched_buckets: list[int] = field(default_factory=_no_buckets)
+    scores: int = 0
+    score_sum: float = 0.0
 
 
 # Requests are tallied here and written to the shared files a few times a second: each write
@@ -119,10 +126,15 @@ _pending: dict[str, _Pending] = {}
 
 
 def observe(
-    variant: str, status: int, seconds: float, rows: int = 0, alarm_max_rows: int = 0
+    variant: str,
+    status: int,
+    seconds: float,
+    rows: int = 0,
+    alarm_max_rows: int = 0,
+    scores: np.ndarray | None = None,
 ) -> None:
-    """Count one answered request of ``rows`` parsed rows (0: it did not parse); on the event
-    loop, ``flush`` publishes it."""
+    """Count one answered request of ``rows`` parsed rows (0: it did not parse) and the
+    ``scores`` it was answered with; on the event loop, ``flush`` publishes it."""
     pending = _pending.get(variant)
     if pending is None:
         pending = _pending[variant] = _Pending()
@@ -141,6 +153,9 @@ def observe(
         if rows <= alarm_max_rows:
             pending.watched_seconds += seconds
             pending.watched_buckets[bucket] += 1
+    if scores is not None and scores.ndim == 1:  # a score a row: their mean means something
+        pending.scores += len(scores)
+        pending.score_sum += float(scores.sum())
 
 
 def flush() -> None:
@@ -149,8 +164,12 @@ def flush() -> None:
     tallied, _pending = _pending, {}
     for variant, pending in tallied.items():
         series = _series(variant)
-        invocations, latency, errors_4xx, errors_5xx, parsed, parsed_5xx, watched = series
+        invocations, latency, errors_4xx, errors_5xx, parsed, parsed_5xx, watched = series[:7]
+        scores, score_sum = series[7:]
         invocations.inc(pending.count)
+        if pending.scores:
+            scores.inc(pending.scores)
+            score_sum.inc(pending.score_sum)
         _add(latency, pending.seconds, pending.buckets)
         _add(watched, pending.watched_seconds, pending.watched_buckets)
         for counter, count in (

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+import numpy as np
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -31,11 +32,13 @@ logger = logging.getLogger(__name__)
 
 
 class Routed:
-    """Which variant a request went to, once known (for headers and /metrics), and how many
-    rows it held once parsed (0 until then: only parsed requests count for the alarms)."""
+    """Which variant a request went to, once known (for headers and /metrics), how many
+    rows it held once parsed (0 until then: only parsed requests count for the alarms), and
+    the scores it was answered with (a variant's mean score, in /metrics)."""
 
     variant: str = instrumentation.UNROUTED
     rows: int = 0
+    scores: np.ndarray | None = None
 
 
 Handler = Callable[[Request, Routed], Awaitable[Response]]
@@ -86,7 +89,9 @@ class Guard:
                 response.headers["Connection"] = "close"
         seconds = time.perf_counter() - started
         cap = self.options.alarm_max_rows
-        instrumentation.observe(routed.variant, response.status_code, seconds, routed.rows, cap)
+        instrumentation.observe(
+            routed.variant, response.status_code, seconds, routed.rows, cap, routed.scores
+        )
         return response
 
     async def body(self, request: Request) -> bytes:

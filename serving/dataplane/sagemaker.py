@@ -66,7 +66,7 @@ class SageMakerAPI:
         else:
             rows = parse_json(body, model.n_features, model.schema)
         routed.rows = len(rows)
-        scores = await table.predict(variant, rows)
+        scores = routed.scores = await table.predict(variant, rows)
         response = scores_response(scores, kind, request, variant.name, model.csv_separator)
         capture = self.plane.capture
         if capture.config is not None and capture.sampled():  # off unless configured

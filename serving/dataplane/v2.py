@@ -196,7 +196,7 @@ class V2API:
         routed.variant = variant.name
         rows, request_id = parse_infer(body, model.n_features)
         routed.rows = len(rows)
-        scores = await table.predict(variant, rows)
+        scores = routed.scores = await table.predict(variant, rows)
         version = variant.model_version or variant.name  # a hosted model has no number
         answer = infer_response(self.plane.endpoint, version, scores, request_id)
         return JSONResponse(answer, headers={INVOKED_VARIANT: variant.name})

@@ -190,6 +190,36 @@ def test_delete_endpoint_at_the_end_of_the_run(prefect_server, source, tmp_path)
         assert cli(["--store", options["store"], "endpoints", "delete", "bank-marketing"]) == 0
 
 
+@pytest.mark.slow  # three runs of the pipeline
+def test_a_worse_auto_approved_version_is_registered_and_not_deployed(
+    prefect_server, source, tmp_path
+):
+    """Issue 24, item 2: scored beside the live version on its own validation split, a worse
+    version stays off the endpoint unless --deploy-anyway."""
+    options = {"source": source, "store": str(tmp_path / "s"), "until": "deploy"}
+    first = bank_marketing(**options)
+    assert first["deploy_decision"] == "endpoint bank-marketing is new: version 1 is its first"
+    try:
+        worse = {"xgboost": {"num_round": 2, "max_depth": 1}, "approval_threshold": 0.5}
+        second = bank_marketing(**options, **worse)
+        assert second["model_version"] == 2 and second["approval_status"] == "Approved"
+        assert "endpoint_url" not in second
+        why = second["not_deployed"]
+        assert (
+            why.startswith("version 2's AUC 0.")
+            and "is below the live v1 (bank-marketing:1)" in why
+        )
+        assert "both on version 2's validation split: registered, not deployed" in why
+        store = Store(options["store"])
+        assert [v.name for v in EndpointStore(store).current("bank-marketing").variants] == ["v1"]
+
+        anyway = bank_marketing(**options, **worse, deploy_anyway=True)
+        assert anyway["deploy_decision"].startswith("--deploy-anyway")
+        assert [v.name for v in EndpointStore(store).current("bank-marketing").variants] == ["v2"]
+    finally:
+        assert cli(["--store", options["store"], "endpoints", "delete", "bank-marketing"]) == 0
+
+
 def test_checksum_mismatch_fails_with_a_clear_error(prefect_server, source, tmp_path, capsys):
     code = main(["--source", source, "--store", str(tmp_path / "s"), "--sha256", "0" * 64])
     assert code == 1

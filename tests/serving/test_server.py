@@ -386,5 +386,9 @@ def test_deploy_model_flow(prefect_server, models):
         assert r.headers["x-amzn-invoked-production-variant"] == "v2"
         with pytest.raises(NotApproved, match="version 3 is PendingManualApproval"):
             deploy_model(model_version=3, endpoint_name="from-flow", store=store.root)
+        # Issue 24: the flow deploys beside the live variant too (an A/B test).
+        deploy_model(model_version=1, endpoint_name="from-flow", store=store.root, weight=0.25)
+        current = EndpointStore(store).current("from-flow")
+        assert [(v.name, v.weight) for v in current.variants] == [("v2", 0.75), ("v1", 0.25)]
     finally:
         delete(store, "from-flow")

@@ -3,6 +3,7 @@ with real models (each test starts its own server; a Load thread pool keeps requ
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -16,15 +17,24 @@ import pytest
 
 from core.errors import ServingError
 from core.records.endpoints import EndpointConfig, EndpointStore, Variant
+from flows.api.context import ApiContext
+from flows.api.server import make_app
 from flows.approval import deploy_approved as deploy
 from flows.cli import main as cli
 from serving.contract import INVOKED_VARIANT, TARGET_VARIANT
 from serving.control import scrapes, servers
 from serving.control.deploys import delete
-from serving.control.rollouts import Alarms, UpdatePolicy, UpdateRolledBack, publish
+from serving.control.rollouts import (
+    Alarms,
+    BlueGreen,
+    UpdatePolicy,
+    UpdateRolledBack,
+    publish,
+    set_weights,
+)
 from serving.options import ServerOptions
 from tests.helpers import wait_for
-from tests.serving_fixtures import ERRATIC, GOOD1, SLEEPY, Load, csv_rows, post
+from tests.serving_fixtures import ERRATIC, GOOD1, GOOD2, SLEEPY, Load, csv_rows, post
 
 GROUP = "bank-marketing"
 
@@ -89,50 +99,123 @@ def test_two_workers_share_the_socket_and_one_scrape_sums_them(endpoint, models)
     assert post(url, body).headers[INVOKED_VARIANT] == "v2"
 
 
-def test_weights_are_honoured_then_changed_and_rolled_back(endpoint, models, capsys):
+def test_an_ab_test_beside_the_live_version_compared_promoted_and_removed(endpoint, models, capsys):
+    """Issue 24: deploy beside at 10%, compare from one scrape, change the weights through
+    SageMaker's UpdateEndpointWeightsAndCapacities on this CLI-made endpoint, roll back,
+    promote, remove."""
     name, url = endpoint
     store, features, test = models
     configs = EndpointStore(store)
-    two = EndpointConfig(
-        endpoint=name,
-        variants=[
-            Variant(name="v1", model_group=GROUP, model_version=1, weight=0.8),
-            Variant(name="v2", model_group=GROUP, model_version=2, weight=0.2),
-        ],
-    )
-    server = servers.running(store, name)
-    two = configs.update(name, lambda _: two)
-    servers.wait_for_config(server, two.number)
+
+    def skiff(*args: str) -> str:
+        assert cli(["--store", store.root, "endpoints", *args]) == 0
+        return capsys.readouterr().out
+
+    assert "v1 90%, v2 10%" in skiff("deploy", name, "2", "--weight", "0.1")
+    beside = configs.current(name)
+    assert [(v.name, v.weight) for v in beside.variants] == [("v1", 0.9), ("v2", 0.1)]
+    assert not beside.transitional  # an A/B test is settled: a rollback may return to it
 
     n, body = 1000, csv_rows(test[:1], features)
+    scores: dict[str, list[float]] = {"v1": [], "v2": []}
     with httpx.Client(base_url=url) as client:
-        seen = Counter(
-            client.post("/invocations", content=body, headers={"Content-Type": "text/csv"}).headers[
-                "x-amzn-invoked-production-variant"
-            ]
-            for _ in range(n)
+        for _ in range(n):
+            r = client.post("/invocations", content=body, headers={"Content-Type": "text/csv"})
+            scores[r.headers[INVOKED_VARIANT]].append(float(r.text))
+        bad = {"Content-Type": "text/csv", TARGET_VARIANT: "v2"}
+        assert client.post("/invocations", content="1,2\n", headers=bad).status_code == 400
+    share = len(scores["v2"]) / n
+    assert abs(share - 0.1) < 4 * math.sqrt(0.1 * 0.9 / n), share  # 4 sigma
+    assert len(scores["v1"]) + len(scores["v2"]) == n
+
+    def compared() -> dict[str, dict]:
+        return {row["variant"]: row for row in json.loads(skiff("compare", name, "--json"))}
+
+    # Each worker publishes its tallies a few times a second: wait until all are in.
+    wait_for(lambda: compared()["v2"]["errors_4xx"] == 1, 10, "the last requests in /metrics")
+    rows = compared()  # one scrape: both variants' figures
+    for variant, answered in scores.items():
+        row = rows[variant]
+        assert row["requests"] == len(answered) + (variant == "v2")  # the 400 counts as one
+        assert row["errors_5xx"] == 0 and row["p50_ms"] <= row["p99_ms"]
+        mean = sum(answered) / len(answered)  # of the answers, written to 6 digits
+        assert row["mean_score"] == pytest.approx(mean, rel=1e-5)
+    assert (rows["v1"]["share"], rows["v2"]["share"]) == (0.9, 0.1)
+    shown = skiff("compare", name)
+    assert "MEAN_SCORE" in shown.upper() and "bank-marketing:2" in shown
+
+    from tests.api.conftest import sagemaker, serve_in_thread  # the API, over this store
+
+    api = serve_in_thread(make_app(ApiContext(store)))
+    client = sagemaker(next(api))
+    try:
+        client.update_endpoint_weights_and_capacities(
+            EndpointName=name,
+            DesiredWeightsAndCapacities=[
+                {"VariantName": "v1", "DesiredWeight": 0.5},
+                {"VariantName": "v2", "DesiredWeight": 0.5},
+            ],
         )
-    assert abs(seen["v2"] / n - 0.2) < 4 * math.sqrt(0.2 * 0.8 / n), seen  # 4 sigma
+        described = client.describe_endpoint(EndpointName=name)
+    finally:
+        api.close()
+    assert described["EndpointStatus"] == "InService"
+    weights = {v["VariantName"]: v["CurrentWeight"] for v in described["ProductionVariants"]}
+    assert weights == {"v1": 0.5, "v2": 0.5}
 
-    assert cli(["--store", store.root, "endpoints", "weights", name, "v1=0", "v2=1"]) == 0
-    assert {post(url, body).headers["x-amzn-invoked-production-variant"] for _ in range(20)} == {
-        "v2"
-    }
-    assert cli(["--store", store.root, "endpoints", "weights", name, "v9=1"]) == 1
-    assert "has no variant v9; its variants: v1, v2" in capsys.readouterr().err
+    assert f"rollback to config {beside.number}" in skiff("rollback", name)
+    assert [(v.name, v.weight) for v in configs.current(name).variants] == [
+        ("v1", 0.9),
+        ("v2", 0.1),
+    ]
+    assert "promote v2: it serves all traffic (dropped: v1)" in skiff("promote", name, "v2")
+    assert {post(url, body).headers[INVOKED_VARIANT] for _ in range(20)} == {"v2"}
+    assert "(not live)" in skiff("compare", name)  # v1's counts, since the server started
 
-    assert cli(["--store", store.root, "endpoints", "rollback", name]) == 0
+    skiff("deploy", name, str(GOOD1), "--weight", "0.25")
+    assert "remove v1 (v2 serve on): v2 100%" in skiff("remove", name, "v1")
+    assert [v.name for v in configs.current(name).variants] == ["v2"]
+    for args, message in (
+        (["remove", name, "v2"], "v2 is endpoint '%s''s only variant; to stop serving it, delete"),
+        (["promote", name, "v9"], "has no variant v9; its variants: v2"),
+        (["weights", name, "v9=1"], "has no variant v9; its variants: v2"),
+        (["deploy", name, "1", "--weight", "1"], "--weight 1: the new variant's share"),
+        (["deploy", name, "1", "--weight", "0.1", "--strategy", "LINEAR", "--wait-seconds", "1"],
+         "--weight deploys beside the live variants and keeps them; --strategy LINEAR"),
+        (["deploy", "no-such-endpoint", "1", "--weight", "0.1"],
+         "endpoint 'no-such-endpoint' does not exist yet"),
+    ):  # fmt: skip
+        assert cli(["--store", store.root, "endpoints", *args]) == 1
+        assert message.replace("%s", name) in capsys.readouterr().err
+    assert [v.name for v in configs.current(name).variants] == ["v2"]  # nothing changed
+
+    # A config the server cannot serve does not stay published for it to pick up.
     current = configs.current(name)
-    assert [(v.name, v.weight) for v in current.variants] == [("v1", 0.8), ("v2", 0.2)]
-    assert current.reason == f"rollback to config {two.number}"
-
-    # Item 5: a config the server cannot serve does not stay published for it to pick up.
+    server = servers.running(store, name)
     missing = Variant(name="v99", model_group=GROUP, model_version=99)
     with pytest.raises(ServingError, match=rf"rejected config {current.number + 1}: .*"):
         publish(configs, EndpointConfig(endpoint=name, variants=[missing]), server)
     restored = configs.current(name)
-    assert [(v.name, v.weight) for v in restored.variants] == [("v1", 0.8), ("v2", 0.2)]
+    assert [v.name for v in restored.variants] == ["v2"]
     assert restored.reason.startswith(f"rollback: config {current.number + 1} not served")
+
+
+def test_weights_set_during_the_termination_wait_stand(endpoint, models):
+    """Issue 24, item 1: an A/B test begun while blue waits at weight 0 is not overwritten
+    when the update ends (the wait is the injected sleep, which sets the weights)."""
+    name, _ = endpoint
+    store, _, _ = models
+    configs, server = EndpointStore(store), servers.running(store, name)
+    policy = UpdatePolicy(termination_wait_seconds=30)
+
+    def wait(seconds: float) -> None:
+        if seconds == policy.termination_wait_seconds:  # a person, during the wait
+            set_weights(configs, name, {"v1": 0.9, "v2": 0.1}, server)
+
+    green = Variant(name="v2", model_group=GROUP, model_version=GOOD2)
+    done = BlueGreen(configs, server, policy, sleep=wait).run(green, "deploy version 2")
+    assert done.reason == "weights: v1=0.9, v2=0.1"
+    assert configs.current(name) == done
 
 
 # Two steps a second apart; a p99 bound a loaded CI machine cannot trip.
