@@ -21,6 +21,7 @@ from distributed import Client, Lock, futures_of, wait
 from algorithms.base import TrainedModel, TrainingContext
 from algorithms.channels import read_job_channels
 from core.errors import JobError, SchemaError, WorkerLost
+from core.records.channel import log_line, logged, planned_rounds, read_rounds
 from core.records.jobs import Secondary, Status
 
 if TYPE_CHECKING:
@@ -179,6 +180,36 @@ def read_frames(runner: JobRunner, client: Client, workers: int, threads: int) -
     }
 
 
+@contextlib.contextmanager
+def rounds_to_log(runner: JobRunner, total: int | None, every: float = 1.0) -> Iterator[None]:
+    """The rounds the job's log shows, logged here as they come: on Dask the rounds are
+    reported by a worker (to the job's live channel), whose output nobody sees, so the
+    runner reads them back from the channel."""
+    done, seen = threading.Event(), 0
+
+    def log_new() -> None:
+        nonlocal seen
+        with contextlib.suppress(Exception):  # a progress line is never worth a failure
+            rounds = read_rounds(runner.jobs, runner.spec.name)
+            for r in rounds[seen:]:
+                if logged(r["round"], total):
+                    runner.log(log_line(r["round"], {k: v for k, v in r.items() if k != "round"}))
+            seen = max(seen, len(rounds))
+
+    def follow() -> None:
+        while not done.wait(every):
+            log_new()
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=10)
+        log_new()  # the last rounds, flushed as training ended
+
+
 def train_on_cluster(
     runner: JobRunner, algorithm: Any, hyperparameters: dict[str, Any], context: TrainingContext
 ) -> TrainedModel:
@@ -211,7 +242,10 @@ def train_on_cluster(
             data = runner.training_data(frames)
             runner.move(Status.IN_PROGRESS, Secondary.TRAINING, f"{spec.algorithm} on Dask")
             timeout = resources.collective_timeout
-            with fail_on_worker_loss(client, silence=timeout):
+            with (
+                fail_on_worker_loss(client, silence=timeout),
+                rounds_to_log(runner, planned_rounds(runner.spec)),
+            ):
                 model = algorithm.train_distributed(client, data, hyperparameters, context, timeout)
             model.info |= {"cluster": info, "rows_per_worker": split}
             return model

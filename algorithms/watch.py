@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from core.clock import now
+from core.records.channel import for_people, untimed
 from core.records.jobs import HEARTBEAT_SECONDS, JobStore, Secondary, TrainingJob
 
 
@@ -43,6 +44,12 @@ class JobLog:
             text = "\n".join(self.lines) + "\n"
         self.jobs.write_log(self.name, text)
         self._saved_at = time.monotonic()
+
+
+def relayed(line: str, total: int | None = None) -> str:
+    """A runner's log line as a launcher shows it in a log of its own (which stamps it
+    again): without its time, a round as people read it (``channel.for_people``)."""
+    return for_people(untimed(line), total)
 
 
 def _stop_printing() -> None:

@@ -21,6 +21,7 @@ from algorithms.xgboost_params import (
     validate_hyperparameters,
 )
 from core.errors import AlgorithmError, SchemaError
+from core.records.channel import log_line, logged
 
 MODEL_FILE = "model.ubj"
 
@@ -77,19 +78,15 @@ def final_evaluation(booster: Any, evals: list[tuple[Any, str]], hp: dict[str, A
 
 
 class _LogRounds(xgb.callback.TrainingCallback):
-    """Logs each round's metrics at most every ``every`` rounds (and the last one)."""
+    """Logs the rounds a job's log shows (``core.records.channel.logged``), as it trains."""
 
-    def __init__(self, log: Log, num_round: int, every: int = 10):
-        self.log, self.num_round, self.every = log, num_round, every
+    def __init__(self, log: Log, num_round: int):
+        self.log, self.num_round = log, num_round
 
     def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
-        if epoch % self.every == 0 or epoch == self.num_round - 1:
-            parts = [
-                f"{data}-{metric}:{values[-1]:.5f}"
-                for data, metrics in evals_log.items()
-                for metric, values in metrics.items()
-            ]
-            self.log(f"[{epoch}] " + " ".join(parts))
+        if logged(epoch, self.num_round):
+            flat = {f"{d}_{m}": float(v[-1]) for d, ms in evals_log.items() for m, v in ms.items()}
+            self.log(log_line(epoch, flat))
         return False
 
 

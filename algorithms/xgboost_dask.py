@@ -76,13 +76,9 @@ def train_on_dask(
         # xgboost.dask returns every round it ran; keep those up to the best one.
         booster = booster[: booster.best_iteration + 1]
     rounds = booster.num_boosted_rounds()
+    # Its rounds are in the job's log already: the runner logs them from the live channel as
+    # they come (``algorithms.on_dask.rounds_to_log``).
     flat = {f"{d}_{m}": list(v) for d, ms in history.items() for m, v in ms.items()}
-    ran = len(next(iter(flat.values()), []))
-    for epoch in sorted({*range(0, ran, 10), ran - 1} - {-1}):
-        context.log(
-            f"[{epoch}] "
-            + " ".join(f"{k.replace('_', '-', 1)}:{v[epoch]:.5f}" for k, v in flat.items())
-        )
     metrics = final_metrics(flat, rounds, hp)
     booster.save_model(context.output_dir / MODEL_FILE)
     context.log(

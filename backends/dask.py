@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from typing import Any, ClassVar
 
@@ -88,6 +89,12 @@ class DaskBackend(LocalBackend):
         # Workers are processes of their own: give them our import path, so code importable
         # here (bring-your-own algorithms) is importable there.
         memory = parse_memory_limit("auto", 1, self.workers, logger=logger)  # LocalCluster's
+        # Dask's INFO lines (a hundred a run: every connection, every worker's banner) are not
+        # the user's business: warnings and errors only, here and in the worker processes
+        # (which read it from their environment when they import distributed; a user's own
+        # setting wins).
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+        logging.getLogger("distributed").setLevel(logging.WARNING)
         return LocalCluster(
             n_workers=0,
             threads_per_worker=self.worker_threads,
@@ -97,6 +104,7 @@ class DaskBackend(LocalBackend):
             memory_limit=memory,
             preload=[WORKER_PRELOAD],
             env={"PYTHONPATH": import_path()},
+            silence_logs=logging.WARNING,
         )
 
     def prepare(self, job: TrainingJob) -> TrainingJob:

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from algorithms.watch import relayed
 from backends.base import BackendOptions, TrainingBackend
 from backends.ec2_fleet import Fleet, describe_error, ec2_client
 from backends.ec2_options import Ec2Options, Ec2Settings, config_file, resolve_settings
@@ -291,5 +292,5 @@ def _relay_log(jobs: JobStore, name: str, shown: int) -> int:
     """Pass the job log's new lines (the driver saves it every few seconds) to our log."""
     text = jobs.log(name)
     for line in text[shown:].splitlines():
-        logger.info("[%s] %s", name, line)
+        logger.info("[%s] %s", name, relayed(line))
     return len(text)

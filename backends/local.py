@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+from algorithms.watch import relayed
 from backends.base import BackendOptions, TrainingBackend
 from backends.warm import RunnerProcess, WarmRunners
 from core.processes import child_env, end_process
+from core.records.channel import planned_rounds
 from core.records.jobs import (
     HEARTBEAT_SECONDS,
     JobStatus,
@@ -111,7 +113,9 @@ class LocalBackend(TrainingBackend):
             # The relay runs in a copy of our context, so a Prefect run's logger sees it.
             context = contextvars.copy_context()
             reader = threading.Thread(
-                target=context.run, args=(_relay, proc, job.name, tail), daemon=True
+                target=context.run,
+                args=(_relay, proc, job.name, planned_rounds(job), tail),
+                daemon=True,
             )
             reader.start()
         try:
@@ -125,7 +129,7 @@ class LocalBackend(TrainingBackend):
         else:  # a warm runner's output is in its file: relayed once it is over
             for line in proc.lines():
                 tail.append(line)
-                logger.info("[%s] %s", job.name, line)
+                logger.info("[%s] %s", job.name, relayed(line, planned_rounds(job)))
         if stop is not None:
             return self._record_stop(jobs, job.name, *stop)
         # Still not over: the runner died before it could say why.
@@ -174,11 +178,13 @@ def _end(proc: subprocess.Popen | RunnerProcess) -> None:
     end_process(proc if isinstance(proc, subprocess.Popen) else proc.pid)
 
 
-def _relay(proc: subprocess.Popen, name: str, tail: collections.deque[str]) -> None:
+def _relay(
+    proc: subprocess.Popen, name: str, total: int | None, tail: collections.deque[str]
+) -> None:
     """Pass the child's output on to our log, keeping the last lines for a failure reason."""
     assert proc.stdout is not None
     with proc.stdout:
         for line in proc.stdout:
             line = line.rstrip()
             tail.append(line)
-            logger.info("[%s] %s", name, line)
+            logger.info("[%s] %s", name, relayed(line, total))

@@ -20,7 +20,7 @@ The map::
     │   └── VersionNotFound        no such version in the group
     ├── ServingError               an endpoint cannot be started, updated or answer
     │   ├── EndpointNotFound       no endpoint of that name (here, or in the store)
-    │   ├── OptionsConflict        asked options differ from the running server's (exit 2)
+    │   ├── OptionsConflict        options contradict each other or a running server's (exit 2)
     │   ├── ModelLoadError         a variant's model cannot be loaded or fails its warm-up
     │   ├── UpdateRolledBack       a blue/green update was undone (an alarm, a failed load)
     │   ├── BadRequest             a request is malformed; the message says how
@@ -121,8 +121,9 @@ class EndpointNotFound(ServingError):
 
 
 class OptionsConflict(ServingError):
-    """The server already runs with other options than those asked for: nothing is ignored
-    silently (a command exits 2 naming the differences)."""
+    """Options that cannot all hold: the server already runs with other options than those
+    asked for, or a flag needs another one. Nothing is ignored silently (a command exits 2
+    naming the differences)."""
 
 
 class ModelLoadError(ServingError):

@@ -5,7 +5,9 @@
 Needs Debian's ``chromium`` package (``apt-get install chromium``) and a Prefect server at
 ``$PREFECT_API_URL`` (default http://127.0.0.1:4200/api, what ``deploy/serve.sh`` starts).
 Without ``--flow-run`` it takes the latest completed ``bank-marketing`` run. It writes the
-run's page and its report artifact's page as PNG files and prints their paths.
+run's page, its logs, and its report's and evaluation's artifact pages as PNG files, each the
+whole page (shot in a tall window, the empty space below the content cut off), and prints
+their paths.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import tempfile
 from pathlib import Path
 from uuid import UUID
 
+TALL = 7000  # pixels: taller than any of these pages, so each is shot whole
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -29,7 +32,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--hide-scrollbars",
-    "--window-size=1600,2400",
+    f"--window-size=1600,{TALL}",
     # The UI is a single-page app: let its scripts fetch and render before the shot.
     "--virtual-time-budget=20000",
 ]
@@ -61,16 +64,16 @@ def latest_completed_run(api_url: str) -> UUID:
     return runs[0].id
 
 
-def report_artifact(run_id: UUID) -> UUID | None:
+def artifacts(run_id: UUID) -> dict[str, UUID]:
+    """The run's keyed artifacts: key → id."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
     with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(
+        found = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
         )
-    reports = [a for a in artifacts if a.key and a.key.endswith("-report")]
-    return reports[0].id if reports else None
+    return {a.key: a.id for a in found if a.key}
 
 
 def shoot(chromium: str, url: str, out: Path) -> None:
@@ -81,6 +84,24 @@ def shoot(chromium: str, url: str, out: Path) -> None:
             capture_output=True,
             timeout=120,
         )
+    trim(out)
+
+
+def trim(path: Path, margin: int = 24) -> None:
+    """Cut the page's empty space below its content: the rows where fewer than a few pixels
+    of the content column differ from the bottom corner's colour (the UI's side bar and its
+    panels' borders run the window's whole height)."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as image:
+        rgb = image.convert("RGB")
+    # Right of the side bar and of the pattern drawn at its foot (up to ~35% of the width).
+    pixels = np.asarray(rgb, dtype=np.int16)[:, int(rgb.width * 0.375) :]
+    differs = np.abs(pixels - pixels[-1, -1]).sum(axis=2) > 30
+    content = np.flatnonzero(differs.sum(axis=1) > 8)
+    if len(content) and content[-1] + margin < rgb.height:
+        rgb.crop((0, 0, rgb.width, int(content[-1]) + margin)).save(path)
 
 
 def main() -> int:
@@ -94,10 +115,12 @@ def main() -> int:
         sys.exit("chromium is not installed: apt-get install chromium")
     ui = api_url.removesuffix("/").removesuffix("/api")
     run_id = args.flow_run or latest_completed_run(api_url)
-    pages = {f"flow-run-{run_id}.png": f"{ui}/runs/flow-run/{run_id}"}
-    artifact = report_artifact(run_id)
-    if artifact:
-        pages[f"report-{run_id}.png"] = f"{ui}/artifacts/artifact/{artifact}"
+    run_page = f"{ui}/runs/flow-run/{run_id}"
+    pages = {f"flow-run-{run_id}.png": run_page, f"logs-{run_id}.png": f"{run_page}?tab=Logs"}
+    for key, artifact in sorted(artifacts(run_id).items()):
+        for kind in ("report", "evaluation"):
+            if key.endswith(f"-{kind}"):
+                pages[f"{kind}-{run_id}.png"] = f"{ui}/artifacts/artifact/{artifact}"
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for name, url in pages.items():
         shoot(chromium, url, args.out_dir / name)

@@ -18,6 +18,10 @@ RUNTIME=${SKIFF_RUNTIME:-$HOME/.local/state/skiff}
 mkdir -p "$RUNTIME"
 export PREFECT_SERVER_ANALYTICS_ENABLED=${PREFECT_SERVER_ANALYTICS_ENABLED:-false}
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=${PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS:-180}
+# The server streams each run's logs to `prefect deployment run --watch` (off by default, which
+# leaves --watch with state changes only: a failure's reason would not reach it).
+export PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED=${PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED:-true}
+export PREFECT_SERVER_LOGS_STREAM_PUBLISHING_ENABLED=${PREFECT_SERVER_LOGS_STREAM_PUBLISHING_ENABLED:-true}
 
 started=()
 stop() {
@@ -48,7 +52,16 @@ echo "waiting for the Prefect API at $PREFECT_API_URL"
 "${PREFECT[@]}" server status --wait --timeout 180 >/dev/null
 
 "${PREFECT[@]}" work-pool create skiff --type process --overwrite >/dev/null
-"${PREFECT[@]}" --no-prompt deploy --all --prefect-file deploy/prefect.yaml
+# Prefect's deploy prints, for every deployment, how to start a worker: this script starts
+# one. Its log keeps all it said (wide: no line wrapped); here, one line for them all.
+if ! COLUMNS=400 "${PREFECT[@]}" --no-prompt deploy --all --prefect-file deploy/prefect.yaml \
+    >"$RUNTIME/prefect-deploy.log" 2>&1; then
+  cat "$RUNTIME/prefect-deploy.log" >&2
+  exit 1
+fi
+deployed=$(grep -o "Deployment '[^']*' successfully created" "$RUNTIME/prefect-deploy.log" \
+  | sed "s/^Deployment '\(.*\)' successfully created$/\1/" | paste -sd ' ' || true)
+echo "deployments: ${deployed:-see $RUNTIME/prefect-deploy.log} (log: $RUNTIME/prefect-deploy.log)"
 echo "starting a worker on pool skiff; Ctrl-C stops it"
 "${PREFECT[@]}" worker start --pool skiff --name "skiff-$(hostname)-$$" &
 started+=($!)

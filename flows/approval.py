@@ -8,6 +8,8 @@ deployment; a Prefect worker carries it out (see ``deploy/prefect.yaml``).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -67,3 +69,27 @@ def request_deploy(
     except (OSError, RuntimeError) as exc:  # httpx errors are OSErrors; API mismatch Runtime
         raise PipelineError(f"could not reach the Prefect API at {where}: {exc}") from None
     return run.id
+
+
+def follow_run(
+    run_id: UUID, say: Callable[[str], None], every: float = 1.0, hint_after: float = 30.0
+) -> Any:
+    """Say each state the flow run ``run_id`` passes through, until it ends; return its final
+    state. A run no worker picks up is waited for, saying once where the worker comes from.
+    """
+    from prefect.client.orchestration import get_client
+
+    seen, started, hinted = None, time.monotonic(), False
+    with get_client(sync_client=True) as client:
+        while True:
+            state = client.read_flow_run(run_id).state
+            if state is not None and state.name != seen:
+                seen = state.name
+                say(f"deploy run {run_id}: {state.name}")
+            if state is not None and state.is_final():
+                return state
+            waiting = state is None or state.is_scheduled() or state.is_pending()
+            if waiting and not hinted and time.monotonic() - started > hint_after:
+                hinted = True
+                say("no worker has picked it up yet: is deploy/serve.sh (a worker) running?")
+            time.sleep(every)

@@ -23,12 +23,13 @@ from backends.catalog import options_model
 from core.errors import PipelineError, SkiffError, describe_invalid
 from core.plugins import is_dotted
 from core.records.jobs import JobStore
-from core.records.registry import Approval, ModelVersion
+from core.records.registry import Approval, ModelRegistry, ModelVersion
 from core.store import Store
 from flows import bank, datasets, report, steps, temporary_server
 from flows.caching import T, cached, code_version, result_storage
 from flows.config import PipelineConfig, flow_docstring, flow_signature
 from flows.flags import Parser, add_config_arguments, config_from_arguments
+from flows.states import fails_with_reason
 from flows.summary import human_summary, one_line_failures
 from flows.training import TrainingRequest, job_name
 from serving.control import deploys
@@ -191,9 +192,13 @@ def deploy_and_evaluate(
             store.root, dataset, config.endpoint_name, run_key, config.eval_batch_size
         )
         summary["test_metrics"] = {k: result["metrics"][k] for k in TEST_METRICS}
+        # Kept with the version: a later run's report compares its test metrics with these.
+        ModelRegistry(store).record_evaluation(
+            group, version, summary["test_metrics"], result["url"]
+        )
         summary["metrics"] |= summary["test_metrics"]
         summary["evaluation_url"] = result["url"]
-        report.publish_evaluation(group, result)
+        report.publish_evaluation(store, group, result)
     finally:
         if config.delete_endpoint and summary.get("endpoint_created"):
             deploys.delete(store, config.endpoint_name)
@@ -242,7 +247,7 @@ _bank_marketing.__doc__ = flow_docstring(__doc__)
 # deployment's parameters are also checked against their schema when a run is created.
 bank_marketing = flow(
     name="bank-marketing", description=__doc__, log_prints=True, validate_parameters=False
-)(_bank_marketing)
+)(fails_with_reason(_bank_marketing))
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:

@@ -5,7 +5,6 @@ Run from the Prefect UI, from an approval, or as ``python -m flows.deploy_model 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
@@ -14,12 +13,14 @@ from prefect import flow
 from core.errors import SkiffError
 from core.store import DEFAULT_STORE, Store
 from flows import steps
-from flows.flags import add_config_arguments, config_from_arguments
+from flows.flags import Parser, add_config_arguments, config_from_arguments
+from flows.states import fails_with_reason
 from serving.control.rollouts import UpdatePolicy
 from serving.options import ServerOptions
 
 
 @flow(name="deploy-model", log_prints=True)
+@fails_with_reason
 def deploy_model(
     model_version: int,
     endpoint_name: str = "bank-marketing",
@@ -58,7 +59,7 @@ def deploy_model(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows.deploy_model", description=__doc__)
+    parser = Parser(prog="python -m flows.deploy_model", description=__doc__)
     parser.add_argument("model_version", type=int)
     parser.add_argument("--endpoint-name", default="bank-marketing")
     parser.add_argument("--model-group", default="bank-marketing")

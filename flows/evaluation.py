@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections.abc import Callable
@@ -15,11 +14,13 @@ from algorithms.classification_metrics import classification_metrics
 from core.errors import ServingError
 from core.store import Store
 from flows.datasets import Dataset
+from flows.figures import confusion_matrix_png, figure_png, pyplot
 from serving.control import servers
 from serving.control.client import EndpointClient
 from serving.control.servers import RunningEndpoint
 
 logger = logging.getLogger(__name__)
+CUTOFF = 0.5  # a score above it is a "yes" (classification_metrics' default)
 
 
 def predict_over_http(
@@ -58,13 +59,9 @@ def curves(labels: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def plots(labels: np.ndarray, scores: np.ndarray, auc: float) -> dict[str, bytes]:
-    """ROC and precision-recall plots as PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display: render to memory
-    from matplotlib import pyplot as plt
-
+def plots(labels: np.ndarray, scores: np.ndarray, metrics: dict[str, Any]) -> dict[str, bytes]:
+    """ROC, precision-recall and the confusion matrix at cutoff 0.5, as PNG bytes."""
+    plt = pyplot()
     c = curves(labels, scores)
     out = {}
     for name, (x, y, xlabel, ylabel, title) in {
@@ -73,7 +70,7 @@ def plots(labels: np.ndarray, scores: np.ndarray, auc: float) -> dict[str, bytes
             c["tpr"],
             "false positive rate",
             "true positive rate",
-            f"ROC (AUC {auc:.3f})",
+            f"ROC (AUC {metrics['auc']:.3f})",
         ),
         "precision-recall.png": (
             c["recall"],
@@ -83,16 +80,14 @@ def plots(labels: np.ndarray, scores: np.ndarray, auc: float) -> dict[str, bytes
             f"Precision-recall (base rate {labels.mean():.3f})",
         ),
     }.items():
-        fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+        fig, ax = plt.subplots(figsize=(5, 5))
         ax.plot(x, y, lw=2)
         if name == "roc.png":
             ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
         ax.set(xlabel=xlabel, ylabel=ylabel, title=title, xlim=(0, 1), ylim=(0, 1.02))
         ax.grid(alpha=0.3)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", bbox_inches="tight")
-        plt.close(fig)
-        out[name] = buffer.getvalue()
+        out[name] = figure_png(fig)
+    out["confusion-matrix.png"] = confusion_matrix_png(metrics, CUTOFF)
     return out
 
 
@@ -126,7 +121,7 @@ def evaluate(
     metrics = classification_metrics(labels, scores)
     urls = {
         name: store.write_bytes(f"{run_key}/{name}", png)
-        for name, png in plots(labels, scores, metrics["auc"]).items()
+        for name, png in plots(labels, scores, metrics).items()
     }
     evaluation = {
         "dataset_id": dataset.dataset_id,
@@ -134,7 +129,7 @@ def evaluate(
         "rows": len(rows),
         "batch_size": batch_size,
         "seconds": seconds,
-        "cutoff": 0.5,
+        "cutoff": CUTOFF,
         "metrics": metrics,
         "plots": urls,
     }

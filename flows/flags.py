@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import types
 from typing import Any, Literal, NoReturn, TypeVar, Union, get_args, get_origin
 
@@ -22,10 +23,19 @@ M = TypeVar("M", bound=BaseModel)
 
 class Parser(argparse.ArgumentParser):
     """An argument parser whose refusal is one line (the pipeline's usage alone is 60 lines,
-    which buried the error): what is wrong, and where the options are listed. Exit 2."""
+    which buried the error): what is wrong, and where the options are listed. Exit 2. Its
+    help is plain text: the docstrings it quotes lose their reST quoting."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (--help lists the options)\n")
+
+    def format_help(self) -> str:
+        return plain_text(super().format_help())
+
+
+def plain_text(text: str) -> str:
+    """``code`` and :role:`name` as people read them: code, name."""
+    return re.sub(r"(?::[a-z]+:)?``?([^`]+)``?", r"\1", text)
 
 
 def _flag(name: str) -> str:

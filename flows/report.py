@@ -20,34 +20,14 @@ from core.records.jobs import JobStore
 from core.records.registry import ModelRegistry, ModelVersion
 from core.store import Store
 from flows.datasets import Dataset
+from flows.figures import png_markdown, training_curve_png
 
-SPARK = "▁▂▃▄▅▆▇█"
 CURVE_ROWS = 10
 
 
-def figure_png(fig: Any) -> bytes:
-    """A matplotlib figure as PNG bytes (for a markdown artifact's data: image), closed."""
-    import io
-
-    from matplotlib import pyplot as plt
-
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def sparkline(values: list[float]) -> str:
-    if not values:
-        return ""
-    low, high = min(values), max(values)
-    span = (high - low) or 1.0
-    return "".join(SPARK[round((v - low) / span * (len(SPARK) - 1))] for v in values)
-
-
 def curve_markdown(history: dict[str, list[float]], metric: str = "auc") -> list[str]:
-    """Per-round train and validation ``metric``: a sparkline and about ten sampled rounds."""
+    """Per-round train and validation ``metric``, about ten sampled rounds (the numbers under
+    the training curve's picture)."""
     names = [n for n in ("train", "validation") if f"{n}_{metric}" in history]
     if not names:
         return ["(no per-round history recorded)"]
@@ -55,9 +35,7 @@ def curve_markdown(history: dict[str, list[float]], metric: str = "auc") -> list
     rounds = len(next(iter(series.values())))
     step = max(1, rounds // CURVE_ROWS)
     picks = sorted({*range(0, rounds, step), rounds - 1})
-    lines = [f"`{n:<10}` {sparkline(v)}" for n, v in series.items()]
-    lines += [
-        "",
+    lines = [
         "| round | " + " | ".join(f"{n} {metric}" for n in names) + " |",
         "|---:|" + "---:|" * len(names),
     ]
@@ -68,37 +46,39 @@ def curve_markdown(history: dict[str, list[float]], metric: str = "auc") -> list
 
 
 def previous_version(registry: ModelRegistry, current: ModelVersion) -> ModelVersion | None:
-    earlier = [v for v in registry.versions(current.group) if v < current.version]
-    return registry.get(current.group, earlier[-1]) if earlier else None
+    """The version to compare with: the latest earlier one evaluated on its test split (so
+    that every row compares like with like), else the latest earlier one."""
+    earlier = [registry.get(current.group, v) for v in registry.versions(current.group)]
+    earlier = [v for v in earlier if v.version < current.version]
+    evaluated = [v for v in earlier if v.test_metrics]
+    return (evaluated or earlier or [None])[-1]
 
 
 def metrics_rows(
     current: ModelVersion, previous: ModelVersion | None, test: dict[str, float]
 ) -> list[dict[str, Any]]:
-    """One row per metric: this version, the previous one, and the change."""
+    """One row per metric: this version, the previous one (its column named after it), and
+    the change; the test split's metrics (through the endpoint) beside the previous one's."""
+    before_name = f"v{previous.version}" if previous else "previous"
+    ours = {**current.metrics, **{f"test_{k} (endpoint)": v for k, v in test.items()}}
+    theirs = {}
+    if previous is not None:
+        theirs = {**previous.metrics}
+        theirs |= {f"test_{k} (endpoint)": v for k, v in previous.test_metrics.items()}
+    names = sorted(set(current.metrics) | set(previous.metrics if previous else {}))
+    names += [n for n in {**ours, **theirs} if n.startswith("test_") and n not in names]
     rows = []
-    for name in sorted(set(current.metrics) | set(previous.metrics if previous else {})):
-        now_value = current.metrics.get(name)
-        before = previous.metrics.get(name) if previous else None
+    for name in names:
+        now_value, before = ours.get(name), theirs.get(name)
+        change = now_value - before if now_value is not None and before is not None else None
         rows.append(
             {
                 "metric": name,
                 f"v{current.version}": _round(now_value),
-                "previous": _round(before),
-                "change": _round(now_value - before)
-                if now_value is not None and before is not None
-                else None,
+                before_name: _round(before),
+                "change": _round(change),
             }
         )
-    rows += [
-        {
-            "metric": f"test_{k} (endpoint)",
-            f"v{current.version}": _round(v),
-            "previous": None,
-            "change": None,
-        }
-        for k, v in test.items()
-    ]
     return rows
 
 
@@ -107,8 +87,18 @@ def artifact_key(group: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", group.lower())
 
 
-def evaluation_markdown(result: dict[str, Any]) -> str:
+def evaluation_markdown(result: dict[str, Any], images: dict[str, bytes]) -> str:
+    """The evaluation's figures, and its pictures (``images``: file name → PNG) shown in it."""
     m = result["metrics"]
+    pictures = [
+        png_markdown(title, images[name])
+        for name, title in (
+            ("roc.png", "ROC curve"),
+            ("precision-recall.png", "precision-recall curve"),
+            ("confusion-matrix.png", "confusion matrix"),
+        )
+        if name in images
+    ]
     return "\n".join(
         [
             f"# Evaluation of {result['endpoint_url']}",
@@ -126,18 +116,31 @@ def evaluation_markdown(result: dict[str, Any]) -> str:
             f"| **actual yes** | {m['true_positives']} | {m['false_negatives']} |",
             f"| **actual no** | {m['false_positives']} | {m['true_negatives']} |",
             "",
-            f"Plots: {result['plots']['roc.png']}, {result['plots']['precision-recall.png']}",
-            f"Details: {result['url']}",
+            *pictures,
+            "",
+            f"Kept in the store: `{result['url']}`, and the pictures beside it.",
         ]
     )
 
 
-def publish_evaluation(group: str, result: dict[str, Any]) -> None:
+def publish_evaluation(store: Store, group: str, result: dict[str, Any]) -> None:
+    images = {name: _read(store, url) for name, url in result["plots"].items()}
     create_markdown_artifact(
         key=f"{artifact_key(group)}-evaluation",
-        markdown=evaluation_markdown(result),
+        markdown=evaluation_markdown(result, {k: v for k, v in images.items() if v}),
         description="the test split scored through the endpoint, cutoff 0.5",
     )
+
+
+def _read(store: Store, url: str) -> bytes | None:
+    """A picture the evaluation wrote (a missing one is left out, not a failed run)."""
+    import fsspec
+
+    try:
+        with fsspec.open(url, "rb", **store.storage_options) as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def _round(value: float | None) -> float | None:
@@ -146,6 +149,21 @@ def _round(value: float | None) -> float | None:
 
 def _cell(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def model_markdown(version: ModelVersion) -> str:
+    return "\n".join(
+        [
+            f"# {version.group} version {version.version} ({version.approval_status})",
+            f"Model file: `{version.artifact_url}`",
+            "",
+            f"SHA-256 `{version.artifact_sha256}`, XGBoost's own format (no pickle), "
+            f"{len(version.features)} features; its metadata: `{version.metadata_url}`.",
+            "",
+            f"`skiff models describe {version.version} --group {version.group}` shows it; "
+            f"`skiff endpoints deploy NAME {version.version}` serves it.",
+        ]
+    )
 
 
 def endpoint_line(summary: dict[str, Any]) -> str:
@@ -167,6 +185,7 @@ def report_markdown(
 ) -> str:
     rows = metrics_rows(version, previous, summary.get("test_metrics", {}))
     columns = list(rows[0]) if rows else []
+    curve = training_curve_png(history)
     lines = [
         f"# {version.group} version {version.version} ({version.approval_status})",
         "",
@@ -187,9 +206,16 @@ def report_markdown(
         *[f"| {k} | {v} |" for k, v in sorted(version.hyperparameters.items())],
         "",
         "## Training curve",
+        *([png_markdown("training curve", curve)] if curve else []),
+        "",
         *curve_markdown(history),
         "",
         "## Metrics" + (f", beside version {previous.version}" if previous else ""),
+        *(
+            [f"(version {previous.version} was not evaluated on its test split.)", ""]
+            if previous and not previous.test_metrics
+            else []
+        ),
         "| " + " | ".join(columns) + " |",
         "|---|" + "---:|" * (len(columns) - 1),
         *["| " + " | ".join(_cell(r[c]) for c in columns) + " |" for r in rows],
@@ -223,10 +249,10 @@ def publish(
         table=metrics_rows(version, previous, summary.get("test_metrics", {})),
         description=f"version {version.version} beside the previous version",
     )
-    create_link_artifact(
+    # A markdown artifact, not a link: a store path or an s3:// URL opens nothing in a browser.
+    create_markdown_artifact(
         key=f"{key}-model",
-        link=version.artifact_url,
-        link_text=f"{version.group} v{version.version} ({version.artifact_sha256[:12]})",
+        markdown=model_markdown(version),
         description="the registered model file",
     )
     if summary.get("endpoint_url") and not summary.get("endpoint_deleted"):

@@ -109,6 +109,9 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "PREFECT_API_URL": url,
         # Schedules become runs within seconds (default: a 60 s loop).
         "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
+        # What deploy/serve.sh's server does: logs streamed to --watch (off by default).
+        "PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED": "true",
+        "PREFECT_SERVER_LOGS_STREAM_PUBLISHING_ENABLED": "true",
     }
     command = [sys.executable, *["-m", "prefect", "server", "start", "--host", "127.0.0.1"]]
     proc = start_logged([*command, "--port", str(port)], home / "server.log", env)

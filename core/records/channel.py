@@ -14,6 +14,7 @@ job next: tuning's early stopping, a notebook's streamed log).
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -59,6 +60,63 @@ class RoundsWriter:
             self._jobs = JobStore(Store(self.store_root))
         self._jobs.store.write_bytes(JobStore.key(self.name, ROUNDS_FILE), text.encode())
         self._written, self._saved_at = count, time.monotonic()
+
+
+LOG_EVERY = 10  # a job's log shows every tenth round (and the first and last)
+
+
+def logged(round_: int, total: int | None) -> bool:
+    """Whether a job's log shows round ``round_`` (counted from 0)."""
+    return round_ == 0 or (round_ + 1) % LOG_EVERY == 0 or round_ + 1 == total
+
+
+# A round in a job's log is in SageMaker's XGBoost format, ``[39] train-auc:0.81593
+# validation-auc:0.80998`` (what SageMaker code and its metric regexes read, through the API's
+# CloudWatch Logs); Skiff's own views show it to people as ``round 40/100: validation_auc
+# 0.8100, train_auc 0.8159`` (``for_people``).
+_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)? "  # a log line's start
+_SAGEMAKER_ROUND = re.compile(
+    rf"^({_TIME})?\[(\d+)\]((?: [A-Za-z0-9_]+-[A-Za-z0-9_@.]+:[-+0-9.eEinfa]+)+)$"
+)
+_LEADING_TIME = re.compile(f"^{_TIME}")
+
+
+def planned_rounds(spec: Any) -> int | None:
+    """How many rounds a job trains, where its hyperparameters say (``num_round``)."""
+    total = getattr(spec, "hyperparameters", {}).get("num_round")
+    return total if isinstance(total, int) else None
+
+
+def log_line(round_: int, metrics: dict[str, float]) -> str:
+    """Round ``round_`` (from 0) as a job's log shows it: SageMaker's format."""
+    parts = (f"{name.replace('_', '-', 1)}:{value:.5f}" for name, value in metrics.items())
+    return f"[{round_}] " + " ".join(parts)
+
+
+def round_line(round_: dict[str, Any], total: int | None = None) -> str:
+    """A round for people: ``round 40/100: validation_auc 0.8012, train_auc 0.8190`` (rounds
+    are numbered from 1 here, from 0 in the channel; validation metrics first)."""
+    names = sorted((k for k in round_ if k != "round"), key=lambda k: not k.startswith("valid"))
+    shown = ", ".join(f"{k} {round_[k]:.4f}" for k in names)
+    return f"round {round_['round'] + 1}{f'/{total}' if total else ''}: {shown}"
+
+
+def for_people(line: str, total: int | None = None) -> str:
+    """A job's log line as Skiff shows it: a round in SageMaker's format as ``round_line``
+    writes it (after the line's time, if it has one); any other line as it is."""
+    found = _SAGEMAKER_ROUND.match(line)
+    if not found:
+        return line
+    metrics = {}
+    for part in found[3].split():
+        name, _, value = part.partition(":")
+        metrics[name.replace("-", "_", 1)] = float(value)
+    return (found[1] or "") + round_line({"round": int(found[2]), **metrics}, total)
+
+
+def untimed(line: str) -> str:
+    """A log line without the time it starts with (a log that stamps it again needs one)."""
+    return _LEADING_TIME.sub("", line, count=1)
 
 
 def read_rounds(jobs: JobStore, name: str) -> list[dict[str, Any]]:

@@ -7,6 +7,8 @@ Layout under the store root::
                                                groups begin with their first version)
     registry/<group>/<version>/version.json    the version, claimed whole (never changes)
     registry/<group>/<version>/approval.json   its approval status and the history of changes
+    registry/<group>/<version>/evaluation.json its latest evaluation on the test split (the
+                                               pipeline's, through an endpoint), if any
 
 A version is a job's model file and manifest (the pipeline), or a SageMaker ``model.tar.gz``
 with the image that serves it (a model package made through ``skiff api``: ``image`` set).
@@ -31,7 +33,8 @@ from core.names import check_name
 from core.records.base import Records
 from core.records.manifest import ModelManifest
 
-APPROVAL_FIELDS = {"approval_status", "approval_history"}  # in approval.json, not version.json
+# In approval.json and evaluation.json, not in version.json.
+APPROVAL_FIELDS = {"approval_status", "approval_history", "test_metrics"}
 # What a version takes from its job's manifest as it is (the artifact's fields are renamed).
 FROM_MANIFEST = {
     "predictor",
@@ -92,6 +95,16 @@ class ModelVersion(BaseModel):
     package_request: dict[str, Any] | None = None
     approval_status: Approval = Approval.PENDING
     approval_history: list[ApprovalChange] = Field(default_factory=list)
+    # Its latest evaluation's metrics on the test split (none if it was never evaluated).
+    test_metrics: dict[str, float] = Field(default_factory=dict)
+
+
+class Evaluation(BaseModel):
+    """``evaluation.json``: a version's latest metrics on the test split, and where from."""
+
+    metrics: dict[str, float]
+    url: str = ""  # the evaluation's own record
+    at: str = Field(default_factory=now)
 
 
 class ModelGroup(BaseModel):
@@ -154,8 +167,26 @@ class ModelRegistry(Records):
                 f"model group {group!r} has no version {version} (versions: {known})"
             ) from None
         history = self._approvals(group, version)
+        evaluation = self.find(self._key(group, version, "evaluation.json"), Evaluation)
         return stored.model_copy(
-            update={"approval_status": history[-1].status, "approval_history": history}
+            update={
+                "approval_status": history[-1].status,
+                "approval_history": history,
+                "test_metrics": evaluation.metrics if evaluation else {},
+            }
+        )
+
+    def record_evaluation(
+        self, group: str, version: int, metrics: dict[str, float], url: str = ""
+    ) -> None:
+        """Keep a version's latest metrics on the test split (later reports compare with them).
+
+        Raises:
+            VersionNotFound: no such version.
+        """
+        self.get(group, version)
+        self.publish(
+            self._key(group, version, "evaluation.json"), Evaluation(metrics=metrics, url=url)
         )
 
     def list(self, group: str) -> list[ModelVersion]:

@@ -7,12 +7,13 @@ import argparse
 import json
 import math
 import sys
+import time
 
 from core.errors import ServingError, StoreError
 from core.records.endpoints import DataCapture, EndpointConfig, EndpointStore
 from core.runtime import endpoint_folder
 from core.store import Store
-from flows.commands import Area, arg, print_json, table
+from flows.commands import AS_JSON, Area, arg, described, print_json, short, table
 from flows.commands.models import VERSION
 from flows.flags import add_config_arguments, config_from_arguments
 from serving.contract import INVOKED_VARIANT, LOG_FILE
@@ -25,7 +26,11 @@ ENDPOINTS = Area("endpoints", "model endpoints")
 NAME = arg("name", help="endpoint name")
 SERVER = (
     arg("--host", default="127.0.0.1"),
-    arg("--port", type=int, default=0, help="0: a free port"),
+    arg(
+        "--port",
+        type=int,
+        help="default: the port it had at its last start here, else a free one; 0: a free one",
+    ),
     lambda parser: add_config_arguments(parser, ServerOptions),
 )
 
@@ -65,29 +70,51 @@ def endpoints_list(store: Store, args: argparse.Namespace) -> None:
     print(table(rows, ["name", "variants", "config", "url"]))
 
 
-@ENDPOINTS.command("describe", "config, history and server", NAME)
+@ENDPOINTS.command("describe", "config, history and server", NAME, AS_JSON)
 def endpoints_describe(store: Store, args: argparse.Namespace) -> None:
     configs = EndpointStore(store)
     server = servers.running(store, args.name)
-    history = [
-        {"number": c.number, "created_at": c.created_at, "reason": c.reason}
-        for c in configs.history(args.name)
-    ]
-    print_json(
-        {
-            "endpoint": args.name,
-            "config": configs.current(args.name).model_dump(),
-            "history": history,
-            "server": {
-                "url": server.url,
-                "pid": server.pid,
-                "started_at": server.started_at,
-                "log": str(server.log),
+    current = configs.current(args.name)
+    history = configs.history(args.name)
+    if args.json:
+        print_json(
+            {
+                "endpoint": args.name,
+                "config": current.model_dump(),
+                "history": [
+                    {"number": c.number, "created_at": c.created_at, "reason": c.reason}
+                    for c in history
+                ],
+                "server": {
+                    "url": server.url,
+                    "pid": server.pid,
+                    "started_at": server.started_at,
+                    "log": str(server.log),
+                }
+                if server
+                else None,
             }
-            if server
-            else None,
-        }
-    )
+        )
+        return
+    capture = current.capture
+    fields = {
+        "url": server.url if server else "(stopped: skiff endpoints start NAME)",
+        "server": f"pid {server.pid}, started {server.started_at}, log {server.log}"
+        if server
+        else None,
+        "config": f"{current.number} ({current.reason})" if current.reason else current.number,
+        "capture": f"{capture.percent:g}% to {capture.destination}" if capture else None,
+    }
+    total = sum(v.weight for v in current.variants)
+    variants = [f"{v.name:<12} {v.weight / total:>4.0%}  {v.source}" for v in current.variants]
+    shown = [f"{c.number:>3}  {c.created_at}  {short(c.reason)}" for c in history[-10:]]
+    more = len(history) - len(shown)
+    sections = {
+        "variants": variants,
+        f"history (the last {len(shown)} of {len(history)} configs)" if more else "history": shown,
+    }
+    print(described(f"endpoint {args.name}", fields, sections))
+    print("(--json: the whole record)")
 
 
 @ENDPOINTS.command("start", "start its server from the stored config", NAME, *SERVER)
@@ -114,6 +141,11 @@ def capture_from(args: argparse.Namespace) -> DataCapture | None:
     if not args.capture_to:
         return None
     return DataCapture(destination=args.capture_to, percent=args.capture_percent)
+
+
+def say(text: str) -> None:
+    """A step of a long command, as it happens, with the time."""
+    print(f"{time.strftime('%H:%M:%S')} {text}", flush=True)
 
 
 def traffic(config: EndpointConfig) -> str:
@@ -152,6 +184,7 @@ def endpoints_deploy(store: Store, args: argparse.Namespace) -> None:
         server=config_from_arguments(args, ServerOptions),
         capture=capture_from(args),
         weight=args.weight,
+        progress=say,
     )
     took = f"config {done.config_number}, {done.seconds_to_live:.1f} s"
     if args.weight is None:
@@ -193,8 +226,7 @@ def endpoints_capture(store: Store, args: argparse.Namespace) -> None:
 
 
 def _short(text: str, width: int = 40) -> str:
-    flat = text.strip().replace("\n", " | ")
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
+    return short(text.strip().replace("\n", " | "), width)
 
 
 WEIGHTS = arg("weights", nargs="+", type=_weight, metavar="VARIANT=WEIGHT")

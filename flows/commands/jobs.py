@@ -8,10 +8,20 @@ import sys
 import time
 
 from core.processes import alive, end_process
-from core.records.channel import JobFeed
+from core.records.channel import JobFeed, for_people, logged, planned_rounds, round_line
 from core.records.jobs import JobStore, Secondary, Status
 from core.store import Store
-from flows.commands import Area, arg, print_json, table
+from flows.commands import (
+    AS_JSON,
+    Area,
+    aligned,
+    arg,
+    described,
+    job_record,
+    print_json,
+    table,
+    transitions,
+)
 
 JOBS = Area("jobs", "training jobs")
 NAME = arg("name", help="job name")
@@ -40,21 +50,36 @@ def jobs_list(store: Store, args: argparse.Namespace) -> None:
     print(table(rows, columns))
 
 
-@JOBS.command("describe", "show a job's spec and status", NAME)
+@JOBS.command("describe", "show a job's spec and status", NAME, AS_JSON)
 def jobs_describe(store: Store, args: argparse.Namespace) -> None:
     jobs = JobStore(store)
-    status = jobs.status(args.name)
-    beat = jobs.heartbeat(args.name)
-    print_json(
-        {
-            "spec": jobs.spec(args.name).model_dump(),
-            **status.model_dump(mode="json"),
-            "started_at": status.started_at,
-            "ended_at": status.ended_at,
-            "heartbeat": beat.model_dump() if beat else None,
-            "lost": jobs.lost(status),
-        }
-    )
+    status, spec = jobs.status(args.name), jobs.spec(args.name)
+    lost = jobs.lost(status)
+    if args.json:
+        print_json(job_record(jobs, args.name))
+        return
+    fields = {
+        "failure": status.failure_reason,
+        "lost": lost,
+        "algorithm": spec.algorithm,
+        "backend": spec.backend,
+        "tuning job": spec.tuning_job,
+        "dataset": spec.dataset_id,
+        "channels": ", ".join(f"{n} {u}" for n, u in spec.channels.items()),
+        "model": status.model_url,
+        "created": spec.created_at,
+        "ended": status.ended_at,
+    }
+    sections = {
+        "metrics": aligned(status.metrics),
+        "hyperparameters": aligned(dict(sorted(spec.hyperparameters.items())), "{:g}"),
+        "transitions": transitions(status.transitions),
+    }
+    title = f"training job {spec.name}: {status.status}"
+    if status.secondary_status != status.status:
+        title += f" ({status.secondary_status})"
+    print(described(title, fields, sections))
+    print("(--json: the whole record)")
 
 
 FOLLOW = arg("-f", "--follow", action="store_true", help="follow until it ends")
@@ -62,14 +87,18 @@ FOLLOW = arg("-f", "--follow", action="store_true", help="follow until it ends")
 
 @JOBS.command("logs", "print a job's log, and each round as it trains", NAME, FOLLOW)
 def jobs_logs(store: Store, args: argparse.Namespace) -> None:
-    feed = JobFeed(JobStore(store), args.name)
+    jobs = JobStore(store)
+    feed = JobFeed(jobs, args.name)
+    total = planned_rounds(jobs.spec(args.name))
     while True:
         update = feed.poll()
-        sys.stdout.write(update.log)
-        if args.follow:  # the log has every tenth round; following, each one as it comes
+        sys.stdout.write(
+            "".join(for_people(line, total) + "\n" for line in update.log.splitlines())
+        )
+        if args.follow:  # the log has every tenth round; following, the others as they come
             for r in update.rounds:
-                shown = " ".join(f"{k}={v:.5f}" for k, v in r.items() if k != "round")
-                sys.stdout.write(f"round {r['round']}: {shown}\n")
+                if not logged(r["round"], total):
+                    sys.stdout.write(round_line(r, total) + "\n")
         sys.stdout.flush()
         if not args.follow or update.over:
             if update.lost:

@@ -15,7 +15,7 @@ from core.records.transforms import (
     content_type_of,
 )
 from core.store import Store
-from flows.commands import Area, arg, print_json, table
+from flows.commands import AS_JSON, Area, arg, described, job_record, print_json, table, transitions
 from flows.transforms.jobs import model_reference, run, summary_line
 
 TRANSFORMS = Area("transforms", "batch transform jobs")
@@ -122,19 +122,43 @@ def transforms_list(store: Store, args: argparse.Namespace) -> None:
     print(table(rows, ["name", "status", "model", "rows", "rows_per_s", "bad_rows", "created"]))
 
 
-@TRANSFORMS.command("describe", "show a transform job's spec and status", NAME)
+@TRANSFORMS.command("describe", "show a transform job's spec and status", NAME, AS_JSON)
 def transforms_describe(store: Store, args: argparse.Namespace) -> None:
     jobs = TransformStore(store)
-    status = jobs.status(args.name)
-    print_json(
-        {
-            "spec": jobs.spec(args.name).model_dump(),
-            **status.model_dump(mode="json"),
-            "started_at": status.started_at,
-            "ended_at": status.ended_at,
-            "lost": jobs.lost(status),
-        }
-    )
+    status, spec = jobs.status(args.name), jobs.spec(args.name)
+    lost = jobs.lost(status)
+    if args.json:
+        print_json(job_record(jobs, args.name))
+        return
+    options = {
+        "header": spec.header,
+        "input filter": spec.input_filter,
+        "join": spec.join_source if spec.join_source != "None" else None,
+        "output filter": spec.output_filter,
+        "skip bad rows": spec.skip_bad_rows,
+    }
+    fields = {
+        "failure": status.failure_reason,
+        "lost": lost,
+        "model": f"model {spec.model}"
+        if spec.model
+        else f"{spec.model_group}:{spec.model_version}",
+        "input": f"{spec.input_url} ({spec.content_type})",
+        "output": spec.output_url,
+        "options": ", ".join(f"{k} {v}" for k, v in options.items() if v),
+        "backend": spec.backend,
+        "rows": f"{status.rows:,} scored ({status.rows_per_second:,.0f}/s), {status.bad_rows} bad, "
+        f"{status.objects_done} of {status.objects} objects",
+        "created": spec.created_at,
+        "ended": status.ended_at,
+    }
+    sections = {
+        "bad rows": status.bad_row_examples,
+        "outputs": status.outputs,
+        "transitions": transitions(status.transitions),
+    }
+    print(described(f"transform job {spec.name}: {status.status}", fields, sections))
+    print("(--json: the whole record)")
 
 
 @TRANSFORMS.command("stop", "ask a running transform job to stop", NAME)

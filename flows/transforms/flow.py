@@ -23,6 +23,7 @@ from core.records.jobs import Secondary, Status
 from core.records.transforms import TransformJob, TransformStatus, TransformStore
 from core.store import Store
 from flows.api.job_flow import recorded_job_main
+from flows.states import fails_with_reason
 from flows.transforms import jobs, report
 from flows.transforms.jobs import summary_line
 
@@ -62,6 +63,7 @@ def _ended(status: TransformStatus) -> str:
 
 
 @flow(name="transform", log_prints=True)
+@fails_with_reason
 def transform(
     store: str,
     version: int,

@@ -3,18 +3,13 @@ and a histogram of its scores as a picture, in one markdown artifact."""
 
 from __future__ import annotations
 
-import base64
-
 from core.records.transforms import TransformJob, TransformStatus
-from flows.report import figure_png
+from flows.figures import figure_png, png_markdown, pyplot
 
 
 def picture(status: TransformStatus) -> bytes:
     """A PNG: how many scores fell in each bin."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    plt = pyplot()
 
     h = status.histogram
     width = (h.high - h.low) / len(h.counts)
@@ -49,8 +44,7 @@ def markdown(spec: TransformJob, status: TransformStatus) -> str:
             if (h.below or h.above)
             else ""
         )
-        png = base64.b64encode(picture(status)).decode()
-        lines += ["", f"Scores{outside}:", "", f"![scores](data:image/png;base64,{png})"]
+        lines += ["", f"Scores{outside}:", "", png_markdown("scores", picture(status))]
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from core.records.jobs import JobStatus, TrainingJob
 from core.records.tuning import TuningRecord, TuningStore
 from core.store import Store
+from flows.states import fails_with_reason
 from flows.tuning import jobs, report
 from flows.tuning.tuner import Launch, describe
 
@@ -52,6 +53,7 @@ def run_in_prefect(store: Store, name: str) -> TuningRecord:
 
 
 @flow(name="tune", log_prints=True)
+@fails_with_reason
 def tune(store: str, name: str) -> dict:
     """Run the recorded tuning job ``name`` to its end: its trials as task runs, its best
     training job and the trials' table and picture as artifacts."""

@@ -5,13 +5,12 @@ that mattered most. Plain functions build them; ``publish`` makes the artifacts.
 
 from __future__ import annotations
 
-import base64
 import math
 from typing import Any
 
 from core.records.jobs import Status
 from core.records.tuning import Trial, TuningRecord, TuningSpec
-from flows.report import figure_png
+from flows.figures import figure_png, png_markdown, pyplot
 
 
 def trial_rows(spec: TuningSpec, record: TuningRecord) -> list[dict[str, Any]]:
@@ -73,10 +72,7 @@ def _explained(values: list[float], groups: list[str]) -> float:
 def picture(spec: TuningSpec, record: TuningRecord) -> bytes:
     """A PNG: the objective by trial (the best so far as a line), and against the two most
     important hyperparameters. Early-stopped trials are crosses at their last value."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    plt = pyplot()
 
     metric = spec.objective.metric
     top = [name for name, _ in importance(spec, record)[:2]]
@@ -121,8 +117,7 @@ def markdown(spec: TuningSpec, record: TuningRecord) -> str:
         ]
     if record.failure_reason:
         lines += [f"Reason: {record.failure_reason}", ""]
-    png = base64.b64encode(picture(spec, record)).decode()
-    lines.append(f"![objective by trial](data:image/png;base64,{png})")
+    lines.append(png_markdown("objective by trial", picture(spec, record)))
     return "\n".join(lines)
 
 

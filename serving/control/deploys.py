@@ -6,6 +6,7 @@ deploys approved ones only: ``flows/approval.py``)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from core.errors import ServingError
@@ -35,12 +36,13 @@ def deploy(
     group: str,
     version: int,
     host: str = "127.0.0.1",
-    port: int = 0,
+    port: int | None = None,
     timeout: float = 120.0,
     policy: UpdatePolicy | None = None,
     server: ServerOptions | None = None,
     capture: DataCapture | None = None,
     weight: float | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Deployment:
     """Put ``group`` version ``version`` behind ``endpoint``.
 
@@ -50,7 +52,8 @@ def deploy(
     With ``weight`` (a share between 0 and 1), the version joins the live variants instead,
     taking that share of the traffic and keeping it (an A/B test; ``policy``'s baking and
     alarms watch it). ``capture`` turns data capture on (or changes it) from this deploy on;
-    without it, the endpoint's capture stays as it was.
+    without it, the endpoint's capture stays as it was. ``progress`` is told each step of an
+    update as it happens.
 
     Raises:
         VersionNotFound: the group has no such version.
@@ -72,7 +75,7 @@ def deploy(
             configs.update(
                 endpoint, lambda c: c.model_copy(update={"capture": capture, "reason": reason})
             )
-        update = BlueGreen(configs, running, policy or UpdatePolicy())
+        update = BlueGreen(configs, running, policy or UpdatePolicy(), progress=progress)
         if weight is not None:
             final = update.beside(variant, weight, what)
         else:
@@ -119,6 +122,7 @@ def delete(store: Store, endpoint: str) -> bool:
         EndpointNotFound: there is neither a stored config nor a server of that name.
     """
     was_running = servers.stop(store, endpoint)
+    servers.forget_port(store, endpoint)  # a new endpoint of this name starts afresh
     configs = EndpointStore(store)
     if was_running and not configs.exists(endpoint):
         return True

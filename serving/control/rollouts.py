@@ -31,6 +31,7 @@ from serving.control import scrapes, servers
 logger = logging.getLogger(__name__)
 Strategy = Literal["ALL_AT_ONCE", "CANARY", "LINEAR"]
 ALARM_POLL = 0.25
+PROGRESS_EVERY = 5.0  # seconds between the baking's progress lines
 
 
 class Alarms(BaseModel):
@@ -64,6 +65,19 @@ class UpdatePolicy(BaseModel):
     def _baking_for_stepwise(self) -> UpdatePolicy:
         if self.strategy != "ALL_AT_ONCE" and self.wait_seconds <= 0:
             raise ValueError(f"{self.strategy} needs a baking time: set wait_seconds > 0")
+        return self
+
+    @model_validator(mode="after")
+    def _sizes_of_their_strategy(self) -> UpdatePolicy:
+        """A step size another strategy would use is refused, not ignored (only a value
+        other than the default: a form that sends every field sends the defaults)."""
+        for field, strategy in (("canary_size", "CANARY"), ("linear_step", "LINEAR")):
+            default = type(self).model_fields[field].default
+            if self.strategy != strategy and getattr(self, field) != default:
+                raise ValueError(
+                    f"{field} is the {strategy} strategy's; with strategy {self.strategy} it "
+                    f"would be ignored (set strategy {strategy}, or leave {field} out)"
+                )
         return self
 
     def shares(self) -> list[float]:
@@ -104,10 +118,12 @@ class BlueGreen:
         policy: UpdatePolicy,
         sleep: Callable[[float], None] = time.sleep,
         on_rollback: Callable[[str], None] | None = None,
+        progress: Callable[[str], None] | None = None,
     ):
         self.configs, self.server, self.policy, self.sleep = configs, server, policy, sleep
         self.name = server.name
         self.on_rollback = on_rollback  # told why, before the old config is put back
+        self.progress = progress  # told each step as it happens (a command prints them)
 
     def run(self, green: Variant, what: str, final_name: str | None = None) -> EndpointConfig:
         """Shift the traffic to ``green`` step by step; return the final config, in which
@@ -124,6 +140,9 @@ class BlueGreen:
             reason = f"{what}: {strategy} {share:.0%} to {green.name}"
             shifted = self._apply(with_share(blue, green, share, reason), blue)
             self._bake(green.name, blue)
+        if self.policy.termination_wait_seconds:
+            wait = self.policy.termination_wait_seconds
+            self._say(f"the old variants stay loaded, at weight 0, for {wait:g} s")
         self.sleep(self.policy.termination_wait_seconds)  # blue stays loaded, at weight 0
         final = EndpointConfig(
             endpoint=self.name,
@@ -133,11 +152,9 @@ class BlueGreen:
         done = self.configs.update_unless_changed(self.name, shifted.number, final)
         if done is None:  # weights set during the termination wait (an A/B test): kept
             kept = self.configs.current(self.name)
-            logger.info(
-                "%s: config %d changed the weights during the termination wait; it stands "
-                "(nothing dropped)",
-                self.name,
-                kept.number,
+            self._say(
+                f"config {kept.number} changed the weights during the termination wait; it "
+                "stands (nothing dropped)"
             )
             return kept
         return self._serve(done, blue)
@@ -166,16 +183,32 @@ class BlueGreen:
             servers.wait_for_config(self.server, published.number)
         except ServingError as exc:
             self._rollback(blue, f"config {published.number} could not be served: {exc}")
-        logger.info("%s: config %d live (%s)", self.name, published.number, published.reason)
+        self._say(f"config {published.number} live: {published.reason}")
         return published
+
+    def _say(self, text: str) -> None:
+        logger.info("%s: %s", self.name, text)
+        if self.progress is not None:
+            self.progress(text)
 
     def _bake(self, variant: str, blue: EndpointConfig) -> None:
         """Watch ``variant``'s counters for the baking time; roll back if an alarm trips."""
         alarms, started = self.policy.alarms, time.monotonic()
-        baseline = self._counters(variant)
+        if self.policy.wait_seconds <= 0:
+            return
+        self._say(
+            f"baking {self.policy.wait_seconds:g} s: the alarms watch {variant} (5xx over "
+            f"{alarms.max_error_rate:.0%}, p99 over {alarms.max_p99_ms:g} ms, once it has "
+            f"answered {alarms.min_requests})"
+        )
+        baseline, said = self._counters(variant), started
+        window = scrapes.VariantCounters()
         while time.monotonic() - started < self.policy.wait_seconds:
             self.sleep(min(ALARM_POLL, self.policy.wait_seconds))
             window = self._counters(variant) - baseline
+            if time.monotonic() - said >= PROGRESS_EVERY:
+                said = time.monotonic()
+                self._say(f"alarms read: {_window_line(variant, window)}")
             judged = window.invocations >= alarms.min_requests
             if judged and window.error_rate > alarms.max_error_rate:
                 self._rollback(
@@ -191,6 +224,7 @@ class BlueGreen:
                     f"alarm: {variant} p99 latency {p99_ms:.0f} ms "
                     f"(limit {alarms.max_p99_ms:.0f} ms)",
                 )
+        self._say(f"baked: {_window_line(variant, window)}, no alarm")
 
     def _counters(self, variant: str) -> scrapes.VariantCounters:
         # What the alarms judge by: the model's failures and latency, never what clients send
@@ -206,7 +240,17 @@ class BlueGreen:
         logger.warning(
             "%s: rolled back to the old variants (config %d): %s", self.name, back.number, why
         )
+        if self.progress is not None:
+            self.progress(f"rolled back to the old variants (config {back.number}): {why}")
         raise UpdateRolledBack(f"endpoint {self.name!r} rolled back: {why}")
+
+
+def _window_line(variant: str, window: scrapes.VariantCounters) -> str:
+    p99 = f"p99 under {1000 * window.quantile(0.99):g} ms" if window.timed else "no latency yet"
+    return (
+        f"{variant} answered {window.invocations:.0f} requests, {window.errors_5xx:.0f} with "
+        f"5xx, {p99}"
+    )
 
 
 def set_weights(

@@ -8,6 +8,7 @@ of ``serving.contract``), never in the store.
 
 from __future__ import annotations
 
+import socket
 import ssl
 import subprocess
 import sys
@@ -70,26 +71,35 @@ def start(
     store: Store,
     name: str,
     host: str = "127.0.0.1",
-    port: int = 0,
+    port: int | None = None,
     timeout: float = 60.0,
     poll_interval: float = 0.5,
     options: ServerOptions | None = None,
 ) -> RunningEndpoint:
     """Start the server of a stored endpoint (or return the one already running).
 
-    A server already running is returned as it is, unless options are asked for (set
-    explicitly, on ``options``, or a ``port``) that it does not have: then nothing is ignored.
+    ``port`` None: the port it had at its last start on this machine (its URL stays what its
+    clients know), else a free one; 0: a free one. A server already running is returned as
+    it is, unless options are asked for (set explicitly, on ``options``, or a ``port``) that
+    it does not have: then nothing is ignored.
 
     Raises:
         EndpointNotFound: no config is stored under ``name``.
         OptionsConflict: it runs with other options than those asked for (names them).
-        ServingError: the server did not become ready; the message holds its log's tail.
+        ServingError: the port is taken, or the server did not become ready (the message
+            holds its log's tail).
     """
     EndpointStore(store).current(name)  # must exist: start brings back a stored endpoint
     if (existing := running(store, name)) is not None:
         _check_same(existing, port, options)
         return existing
-    proc = spawn(store, name, host, port, poll_interval, options)
+    last = _last_port(store, name)
+    if port is None and last is not None:
+        _check_free(host, last, f"endpoint {name!r}'s port at its last start")
+        port = last
+    elif port:
+        _check_free(host, port, "the port asked for")
+    proc = spawn(store, name, host, port or 0, poll_interval, options)
     log_path = endpoint_folder(store.root, name) / LOG_FILE
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -97,8 +107,10 @@ def start(
             raise ServingError(f"endpoint {name!r} failed to start: {_tail(log_path)}")
         endpoint = running(store, name)
         status = status_of(endpoint) if endpoint is not None else None
-        if status is not None and status.serves(1):
-            return endpoint  # type: ignore[return-value]
+        if endpoint is not None and status is not None and status.serves(1):
+            port_file = endpoint_folder(store.root, name) / LAST_PORT
+            port_file.write_text(endpoint.url.rsplit(":", 1)[1])  # a restart reuses it
+            return endpoint
         if status is not None and status.rejected(1):
             stop(store, name)
             raise ServingError(
@@ -108,6 +120,37 @@ def start(
         time.sleep(0.1)
     stop(store, name)
     raise ServingError(f"endpoint {name!r} not ready after {timeout:g} s: {_tail(log_path)}")
+
+
+LAST_PORT = "last-port"  # in the endpoint's runtime folder: the port its last start had
+
+
+def _last_port(store: Store, name: str) -> int | None:
+    try:
+        return int((endpoint_folder(store.root, name) / LAST_PORT).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def forget_port(store: Store, name: str) -> None:
+    (endpoint_folder(store.root, name) / LAST_PORT).unlink(missing_ok=True)
+
+
+def _check_free(host: str, port: int, what: str) -> None:
+    """Refuse a port another process listens on, naming it (the server would only log it).
+
+    Raises:
+        ServingError: the port is taken.
+    """
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ServingError(
+                f"port {port} ({what}) on {host} is taken: {exc.strerror}; free it, or start "
+                "with --port 0 for a new one"
+            ) from None
 
 
 def spawn(

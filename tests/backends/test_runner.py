@@ -136,7 +136,7 @@ def test_a_job_whose_heartbeat_stopped_is_lost_and_reaped(capsys, store, tiny_ch
     assert skiff(["--store", store.root, "jobs", "list"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if job.name in line)
     assert "Lost" in row and "InProgress" not in row
-    assert skiff(["--store", store.root, "jobs", "describe", job.name]) == 0
+    assert skiff(["--store", store.root, "jobs", "describe", job.name, "--json"]) == 0
     assert "no heartbeat for 6" in json.loads(capsys.readouterr().out)["lost"]
     assert skiff(["--store", store.root, "jobs", "reap"]) == 0
     assert f"{job.name}: lost: no heartbeat for" in capsys.readouterr().out

@@ -86,7 +86,10 @@ def test_the_commands_read_it(legacy, capsys):
     for area in ("jobs", "models", "endpoints"):
         assert cli(["--store", legacy.root, area, "list"]) == 0
         assert "legacy" in capsys.readouterr().out
-    assert cli(["--store", legacy.root, "models", "describe", "2", "--group", "legacy"]) == 0
+    describe = ["--store", legacy.root, "models", "describe", "2", "--group", "legacy"]
+    assert cli(describe) == 0
+    assert capsys.readouterr().out.startswith("legacy version 2 (Approved)\n")
+    assert cli([*describe, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["approval_status"] == "Approved"
 
 

@@ -31,6 +31,10 @@ def test_jobs_commands(capsys, store, trained):
     code, out, _ = run(capsys, store, "jobs", "list")
     assert code == 0 and "cli-job" in out and "Completed" in out
     code, out, _ = run(capsys, store, "jobs", "describe", "cli-job")
+    # Issue 23, item 6: a summary for people (and the record with --json).
+    assert out.startswith("training job cli-job: Completed\n") and "\ntransitions:\n" in out
+    assert "validation_auc" in out and len(out.splitlines()) < 60
+    code, out, _ = run(capsys, store, "jobs", "describe", "cli-job", "--json")
     described = json.loads(out)
     assert described["status"] == "Completed" and described["spec"]["label"] == "y"
     assert described["started_at"] < described["ended_at"]
@@ -52,6 +56,9 @@ def test_models_commands(capsys, store, trained):
     assert out.strip() == "tiny version 1: Approved"
     code, out, _ = run(capsys, store, "models", "reject", "1", "--group", "tiny")
     code, out, _ = run(capsys, store, "models", "describe", "1", "--group", "tiny")
+    assert out.startswith("tiny version 1 (Rejected)\n  training job: cli-job\n"), out
+    assert "\napproval:\n" in out and len(out.splitlines()) < 60
+    code, out, _ = run(capsys, store, "models", "describe", "1", "--group", "tiny", "--json")
     described = json.loads(out)
     assert described["approval_status"] == "Rejected"
     assert [c["status"] for c in described["approval_history"]] == [
@@ -93,7 +100,7 @@ def test_bad_values_and_broken_pipes_end_in_one_line(capsys, store, trained, tmp
     from tests.helpers import ROOT
 
     piped = subprocess.run(
-        f"{sys.executable} -m flows.cli --store {store.root} jobs describe cli-job | head -c 10",
+        f"{sys.executable} -m flows.cli --store {store.root} jobs describe cli-job --json | head -c 10",
         shell=True,
         capture_output=True,
         text=True,
@@ -101,3 +108,24 @@ def test_bad_values_and_broken_pipes_end_in_one_line(capsys, store, trained, tmp
         timeout=60,
     )
     assert piped.stdout == '{\n  "spec":'[:10] and piped.stderr == ""
+
+
+def test_help_texts_are_plain_text():
+    """Issue 23, item 7: no reST quoting from the docstrings the help quotes."""
+    import argparse
+    import re
+
+    from flows.bank_marketing import build_parser
+    from flows.cli import build_parser as skiff_parser
+
+    def helps(parser: argparse.ArgumentParser):
+        yield parser.prog, parser.format_help()
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from helps(sub)
+
+    shown = dict(helps(skiff_parser())) | dict(helps(build_parser([])))
+    assert len(shown) > 30
+    marked = {prog: re.findall(r"``[^`]*``|:[a-z]+:`", text) for prog, text in shown.items()}
+    assert not {prog: found for prog, found in marked.items() if found}

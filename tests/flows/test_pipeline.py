@@ -3,7 +3,9 @@ HTTP, against one real Prefect server for the whole session."""
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -59,6 +61,17 @@ def test_end_to_end_all_eight_steps(prefect_server, source, tmp_path):
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
         )
     assert {a.key for a in found} == set(keys)
+    # Issue 23, item 1: pictures in the UI, as PNG data: images inside markdown artifacts.
+    shown = {a.key: a.data for a in found}
+    pictures = {key: data_pngs(text) for key, text in shown.items() if isinstance(text, str)}
+    assert len(pictures["bank-marketing-evaluation"]) == 3  # ROC, precision-recall, confusion
+    assert len(pictures["bank-marketing-report"]) == 1  # the training curve
+    assert f"Model file: `{store_url}" in shown["bank-marketing-model"]
+    assert "endpoint served this version at" not in shown["bank-marketing-report"]
+    assert (
+        store.read_json("registry/bank-marketing/1/evaluation.json")["metrics"]["auc"]
+        == (metrics["auc"])
+    )  # kept with the version (item 4): the next report compares with it
 
     # The flow's process has ended; its endpoint still answers, until deleted.
     url = summary["endpoint_url"]
@@ -67,6 +80,14 @@ def test_end_to_end_all_eight_steps(prefect_server, source, tmp_path):
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/ping")
     assert not EndpointStore(store).exists("bank-marketing")
+
+
+def data_pngs(markdown: str) -> list[bytes]:
+    """The PNG pictures a markdown artifact shows as data: images, decoded (each checked)."""
+    found = re.findall(r"!\[[^\]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", markdown)
+    pngs = [base64.b64decode(b) for b in found]
+    assert all(png[:8] == b"\x89PNG\r\n\x1a\n" for png in pngs)
+    return pngs
 
 
 DATA_STEPS = ["download archive", "clean and encode", "split random", "publish"]
@@ -241,6 +262,8 @@ def test_checksum_mismatch_fails_with_a_clear_error(prefect_server, source, tmp_
         (["--job-name", "x" * 100], "job_name: job name 'xxx"),
         (["--model-group", "a/b"], "model group name 'a/b' must be"),
         (["--endpoint-name", "a_b"], "endpoint name 'a_b' must be"),
+        # Issue 23, item 7: an option of another strategy is refused, not ignored.
+        (["--linear-step", "0.5"], "linear_step is the LINEAR strategy's; with strategy ALL"),
     ],
 )
 def test_bad_options_are_refused_before_anything_runs(flags, message, capsys, tmp_path):

@@ -7,11 +7,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC
+from pathlib import Path
 
 import httpx
 import psutil
@@ -46,7 +48,7 @@ def prefect_env(api_url: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def worker(prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def worker(prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """``deploy/serve.sh`` against the session's Prefect server, until its worker is online."""
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
     proc = start_logged(
@@ -65,7 +67,7 @@ def worker(prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
     try:
         wait_for(ready, 300, "the deployments and an online worker", every=1)
-        yield
+        yield log_path
     finally:
         family = [proc, *psutil.Process(proc.pid).children(recursive=True)]
         proc.send_signal(signal.SIGTERM)  # serve.sh stops the worker it started
@@ -115,6 +117,8 @@ def artifact_keys(run_id) -> set[str]:
         (["-p", "split=weekly"], "'weekly' is not one of ['random', 'time']"),
         (["--params", '{"xgboost": {"max_depth": 99}}'], "99 is greater than the maximum of 30"),
         (["-p", "eval_batch_size=0"], "eval_batch_size"),
+        # Issue 23, item 9: a hyperparameter by itself is refused, naming the groups there are.
+        (["-p", "max_depth=3"], "specified but not found on the deployment"),
     ],
 )
 def test_a_bad_parameter_is_refused_when_the_run_is_created(prefect_server, params, message):
@@ -125,8 +129,16 @@ def test_a_bad_parameter_is_refused_when_the_run_is_created(prefect_server, para
     assert len(runs_of("bank-marketing/local")) == before  # no run was created
 
 
+def test_serve_sh_says_each_step_once(worker):
+    """Issue 23, item 10: no 'start a worker' advice from the script that starts one."""
+    said = worker.read_text()
+    assert "start a worker in a separate terminal" not in said, said
+    assert re.search(r"deployments: .*bank-marketing/local.*deploy-model/deploy-model", said), said
+    assert said.count("starting a worker on pool skiff") == 1
+
+
 def test_run_from_the_deployment_then_rerun_and_approve_to_deploy(
-    prefect_server, http_root, tmp_path
+    prefect_server, http_root, tmp_path, capsys
 ):
     store_url = str(tmp_path / "store")
     params = {
@@ -164,6 +176,18 @@ def test_run_from_the_deployment_then_rerun_and_approve_to_deploy(
         "bank-marketing-evaluation",
     }
     assert EndpointStore(store).current("bank-marketing").variants[0].model_version == 1
+    # Issue 23, item 2: a run a worker started has Skiff's own lines in its log (the UI's
+    # Logs tab): the training rounds, the deploy's decision, the evaluation's progress.
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[first.id]))
+        )
+    said = [log.message for log in logs]
+    assert any("] round 20/20: validation_auc " in m for m in said), said
+    assert "endpoint bank-marketing is new: version 1 is its first" in said
+    assert any(m.startswith("evaluation: 4119 of 4119 rows scored") for m in said), said
 
     try:
         # New hyperparameters and no automatic approval: the data steps come from the cache,
@@ -177,21 +201,31 @@ def test_run_from_the_deployment_then_rerun_and_approve_to_deploy(
         assert "deploy bank-marketing v2 to bank-marketing" not in states
         assert ModelRegistry(store).get("bank-marketing", 2).approval_status == Approval.PENDING
 
-        # Approve, then deploy: the approval starts a run of the deploy-model deployment.
+        # Approve, then deploy: the approval starts a run of the deploy-model deployment, and
+        # follows it to its end (issue 23, item 5).
         assert cli(["--store", store_url, "models", "approve", "2", "--deploy"]) == 0
-        deploy_run = wait_for(lambda: runs_of("deploy-model/deploy-model"), 30, "a deploy run")[0]
+        followed = capsys.readouterr().out
+        deploy_run = runs_of("deploy-model/deploy-model")[0]
         assert deploy_run.parameters["model_version"] == 2
-
-        def finished() -> FlowRun | None:
-            with get_client(sync_client=True) as client:
-                r = client.read_flow_run(deploy_run.id)
-            return r if r.state and r.state.is_final() else None
-
-        assert wait_for(finished, 180, "the deploy-model run", every=0.5).state.is_completed()
-        config = EndpointStore(store).current("bank-marketing")
-        assert [v.model_version for v in config.variants] == [2]
+        assert f"deploy run {deploy_run.id}: Completed" in followed
         server = servers.running(store, "bank-marketing")
         assert server is not None and httpx.get(f"{server.url}/ping").status_code == 200
+        assert followed.endswith(f"bank-marketing version 2 serves at {server.url}\n")
+        config = EndpointStore(store).current("bank-marketing")
+        assert [v.model_version for v in config.variants] == [2]
+
+        # Item 3: a run that fails for an expected reason says it, as its state's message.
+        missing = {"model_version": 9, "store": store_url}
+        proc = prefect(
+            "deployment", "run", "deploy-model/deploy-model", "--params", json.dumps(missing),
+            "--watch", api_url=prefect_server,
+        )  # fmt: skip
+        why = "model group 'bank-marketing' has no version 9 (versions: 1, 2)"
+        watched = " ".join(proc.stdout.split())  # rich wraps long lines
+        assert proc.returncode == 1 and why in watched, proc.stdout[-2000:]
+        assert watched.endswith("Flow run finished in state 'Failed'.")
+        failed = max(runs_of("deploy-model/deploy-model"), key=lambda r: r.created)
+        assert failed.state.is_failed() and failed.state.message == why
     finally:
         cli(["--store", store_url, "endpoints", "delete", "bank-marketing"])
 

@@ -181,6 +181,9 @@ def test_a_seeded_tuning_job_is_reproducible_and_honours_its_parallelism(
     listed = capsys.readouterr().out
     assert "seeded-a" in listed and "5/5" in listed and f"{best.objective:.4f}" in listed
     assert cli(["--store", store.root, "tuning", "describe", "seeded-a"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("tuning job seeded-a: Completed\n") and f"{best.job_name}: " in shown
+    assert cli(["--store", store.root, "tuning", "describe", "seeded-a", "--json"]) == 0
     described = json.loads(capsys.readouterr().out)
     assert described["best_training_job"]["job_name"] == best.job_name
     assert len(described["trials"]) == 5 and described["counts"]["Completed"] == 5
@@ -379,5 +382,5 @@ def test_a_tuning_job_whose_tuner_went_silent_reads_as_lost(store, capsys):
     assert "has not said a word for" in tunings.lost(tunings.record("silent"))
     assert cli(["--store", store.root, "tuning", "list"]) == 0
     assert "Lost" in capsys.readouterr().out
-    assert cli(["--store", store.root, "tuning", "describe", "silent"]) == 0
+    assert cli(["--store", store.root, "tuning", "describe", "silent", "--json"]) == 0
     assert "has not said a word" in json.loads(capsys.readouterr().out)["lost"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from pathlib import Path
@@ -293,9 +294,17 @@ def test_start_brings_a_stored_endpoint_back_and_delete_stops_it(models):
     assert servers.stop(store, "reboot")  # as if the machine rebooted
     with pytest.raises(ProcessLookupError):
         __import__("os").kill(server.pid, 0)
-    back = servers.start(store, "reboot", port=0)
+    back = servers.start(store, "reboot")  # on the port it had (issue 23, item 8)
+    assert back.url == deployed.endpoint_url
     r = post(back.url, csv_rows(test[:1], features))
     assert r.headers["x-amzn-invoked-production-variant"] == "v2"
+    assert servers.stop(store, "reboot")
+    port = int(back.url.rsplit(":", 1)[1])
+    with socket.create_server(("127.0.0.1", port)):  # someone else took it meanwhile
+        with pytest.raises(ServingError, match=rf"port {port} \(endpoint 'reboot''s port at its"):
+            servers.start(store, "reboot")
+        back = servers.start(store, "reboot", port=0)  # a new one, as asked
+    assert back.url != deployed.endpoint_url and servers.status_of(back) is not None
     assert delete(store, "reboot")
     assert servers.running(store, "reboot") is None
     with pytest.raises(httpx.ConnectError):
@@ -360,6 +369,9 @@ def test_skiff_endpoints_commands(endpoint, models, capsys):
     assert cli([*args, "list"]) == 0
     assert endpoint in capsys.readouterr().out
     assert cli([*args, "describe", ENDPOINT]) == 0
+    shown = capsys.readouterr().out
+    assert "  url:" in shown and endpoint in shown and "\nvariants:\n  v1" in shown
+    assert cli([*args, "describe", ENDPOINT, "--json"]) == 0
     described = json.loads(capsys.readouterr().out)
     assert (
         described["server"]["url"] == endpoint

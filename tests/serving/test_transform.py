@@ -230,6 +230,10 @@ def test_the_command_line(data, capsys):
     assert (folder / "cli" / "b.csv.out").read_text() == expected["sub/b.csv"]
     assert skiff(["--store", store.root, "transforms", "list"]) == 0
     assert re.search(r"\ncli +Completed +bank-marketing:1 +50 ", capsys.readouterr().out)
+    assert skiff(["--store", store.root, "transforms", "describe", "cli"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("transform job cli: Completed\n") and "  rows:" in shown
+    assert "50 scored" in shown and "\noutputs:\n" in shown
     assert skiff(["--store", store.root, "transforms", "stop", "cli"]) == 0
     assert "already ended Completed" in capsys.readouterr().out
 
