@@ -379,7 +379,9 @@ def test_skiff_endpoints_commands(endpoint, models, capsys):
     )
     body = json.dumps({"instances": test[features][:2].to_numpy().tolist()})
     assert cli([*args, "invoke", ENDPOINT, "--body", body]) == 0
-    assert len(json.loads(capsys.readouterr().out)["predictions"]) == 2
+    answered = capsys.readouterr()
+    assert len(json.loads(answered.out)["predictions"]) == 2
+    assert answered.err == "(answered by variant v1)\n"  # issue 23, item 6: on stderr
     assert cli([*args, "invoke", ENDPOINT, "--body", "[[1]]"]) == 1
     captured = capsys.readouterr()
     assert "expected" in captured.out and "answered 400" in captured.err
