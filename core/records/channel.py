@@ -114,6 +114,11 @@ def for_people(line: str, total: int | None = None) -> str:
     return (found[1] or "") + round_line({"round": int(found[2]), **metrics}, total)
 
 
+def is_round(line: str) -> bool:
+    """Whether a job's log line is a round (in SageMaker's format, after its time or not)."""
+    return _SAGEMAKER_ROUND.match(line) is not None
+
+
 def untimed(line: str) -> str:
     """A log line without the time it starts with (a log that stamps it again needs one)."""
     return _LEADING_TIME.sub("", line, count=1)

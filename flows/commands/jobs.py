@@ -8,7 +8,7 @@ import sys
 import time
 
 from core.processes import alive, end_process
-from core.records.channel import JobFeed, for_people, logged, planned_rounds, round_line
+from core.records.channel import JobFeed, for_people, is_round, planned_rounds, round_line
 from core.records.jobs import JobStore, Secondary, Status
 from core.store import Store
 from flows.commands import (
@@ -92,13 +92,14 @@ def jobs_logs(store: Store, args: argparse.Namespace) -> None:
     total = planned_rounds(jobs.spec(args.name))
     while True:
         update = feed.poll()
-        sys.stdout.write(
-            "".join(for_people(line, total) + "\n" for line in update.log.splitlines())
-        )
-        if args.follow:  # the log has every tenth round; following, the others as they come
+        for line in update.log.splitlines():
+            # Following, each round comes from the live channel (every one, as it comes):
+            # the log's own round lines (every tenth) would repeat some.
+            if not (args.follow and is_round(line)):
+                sys.stdout.write(for_people(line, total) + "\n")
+        if args.follow:
             for r in update.rounds:
-                if not logged(r["round"], total):
-                    sys.stdout.write(round_line(r, total) + "\n")
+                sys.stdout.write(round_line(r, total) + "\n")
         sys.stdout.flush()
         if not args.follow or update.over:
             if update.lost:

@@ -162,6 +162,8 @@ def test_a_follower_sees_each_round_while_the_job_trains(capsys, store, tiny_cha
         wait_for(ended(jobs, job.name), 60, "the job to end")
         assert skiff(["--store", store.root, "jobs", "logs", job.name, "--follow"]) == 0
         out = capsys.readouterr().out
-        assert "round 0: train_auc=0.50000" in out and "Completed/Completed" in out
+        assert "round 1: train_auc 0.5000" in out and "Completed/Completed" in out
+        rounds = [line for line in out.splitlines() if line.startswith("round ")]
+        assert rounds == [f"round {i + 1}: train_auc 0.5000" for i in range(len(rounds))]
     finally:
         proc.kill()
