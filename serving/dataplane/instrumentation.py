@@ -32,6 +32,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 UNROUTED = contract.UNROUTED
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 FLUSH_SECONDS = 0.25  # how stale another worker's counters may be in a scrape
+SMALL = 64  # scores summed in Python up to this many (numpy's call costs more below)
 
 INVOCATIONS = Counter(contract.INVOCATIONS, "requests answered, by variant", ["variant"])
 ERRORS_4XX = Counter(contract.ERRORS_4XX, "requests refused as bad", ["variant"])
@@ -155,7 +156,10 @@ def observe(
             pending.watched_buckets[bucket] += 1
     if scores is not None and scores.ndim == 1:  # a score a row: their mean means something
         pending.scores += len(scores)
-        pending.score_sum += float(scores.sum())
+        # numpy's sum costs ~1.6 µs whatever the size (3% of a one-row request's CPU);
+        # a few Python floats add up ten times faster.
+        small = len(scores) <= SMALL
+        pending.score_sum += sum(scores.tolist()) if small else float(np.add.reduce(scores))
 
 
 def flush() -> None:
