@@ -17,7 +17,7 @@ from algorithms.classification_metrics import roc_auc
 from core.errors import SkiffError
 from core.records.endpoints import EndpointStore
 from core.store import Store
-from flows.datasets import Dataset
+from flows.datasets import Dataset, read_split
 from serving.dataplane.loading import LoadedModel, load_model, load_variant
 
 
@@ -42,10 +42,7 @@ def judge(store: Store, dataset: Dataset, endpoint: str, group: str, version: in
         return Verdict(deploy=True, reason=f"version {version} is the live one already")
     on = f"on version {version}'s validation split"
     try:
-        frame = pd.read_parquet(
-            dataset.splits["validation"].url,
-            storage_options=None if store.is_local else store.storage_options,
-        )
+        frame = read_split(store, dataset, "validation")
         labels = frame[dataset.label].to_numpy().astype(bool)
         new_auc = roc_auc(labels, _scores(load_model(store, group, version), frame, dataset))
         live_auc = roc_auc(labels, _scores(load_variant(store, live), frame, dataset))

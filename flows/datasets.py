@@ -114,6 +114,13 @@ def read_table(url: str) -> pd.DataFrame:
     return pd.read_parquet(url)
 
 
+def read_split(store: Store, dataset: Dataset, name: str) -> pd.DataFrame:
+    """One split of a published dataset (``train``, ``validation``, ``test``), from wherever
+    the store keeps it."""
+    options = None if store.is_local else store.storage_options
+    return pd.read_parquet(dataset.splits[name].url, storage_options=options)
+
+
 def find_dataset(store: Store, dataset: str) -> Dataset | None:
     """The dataset if its manifest is published; a half-written one counts as absent.
 

@@ -8,12 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from algorithms.classification_metrics import classification_metrics
 from core.errors import ServingError
 from core.store import Store
-from flows.datasets import Dataset
+from flows.datasets import Dataset, read_split
 from flows.figures import confusion_matrix_png, figure_png, pyplot
 from serving.control import servers
 from serving.control.client import EndpointClient
@@ -105,10 +104,7 @@ def evaluate(
         The evaluation: metrics at cutoff 0.5 (auc, error_rate, precision, recall, confusion
         matrix counts), rows, and the URLs of what was written under ``run_key``.
     """
-    test = pd.read_parquet(
-        dataset.splits["test"].url,
-        storage_options=None if store.is_local else store.storage_options,
-    )
+    test = read_split(store, dataset, "test")
     server = servers.running(store, endpoint)
     if server is None:
         raise ServingError(f"endpoint {endpoint!r} is not running on this machine")

@@ -63,12 +63,12 @@ def confusion_matrix_png(metrics: dict[str, Any], cutoff: float) -> bytes:
         [metrics["true_positives"], metrics["false_negatives"]],
         [metrics["false_positives"], metrics["true_negatives"]],
     ]
-    total = sum(map(sum, cells)) or 1
+    total, largest = sum(map(sum, cells)) or 1, max(map(max, cells))
     fig, ax = plt.subplots(figsize=(4.6, 4))
     ax.imshow(cells, cmap="Blues")
     for i, row in enumerate(cells):
         for j, count in enumerate(row):
-            dark = count > max(map(max, cells)) / 2
+            dark = count > largest / 2
             ax.text(j, i, f"{count}\n{count / total:.1%}", ha="center", va="center",
                     color="white" if dark else "black", fontsize=11)  # fmt: skip
     ax.set_xticks([0, 1], ["yes", "no"])

@@ -48,10 +48,14 @@ def curve_markdown(history: dict[str, list[float]], metric: str = "auc") -> list
 def previous_version(registry: ModelRegistry, current: ModelVersion) -> ModelVersion | None:
     """The version to compare with: the latest earlier one evaluated on its test split (so
     that every row compares like with like), else the latest earlier one."""
-    earlier = [registry.get(current.group, v) for v in registry.versions(current.group)]
-    earlier = [v for v in earlier if v.version < current.version]
-    evaluated = [v for v in earlier if v.test_metrics]
-    return (evaluated or earlier or [None])[-1]
+    earlier = [v for v in registry.versions(current.group) if v < current.version]
+    latest = None
+    for number in reversed(earlier):  # newest first: usually the first one read will do
+        version = registry.get(current.group, number)
+        if version.test_metrics:
+            return version
+        latest = latest or version
+    return latest
 
 
 def metrics_rows(

@@ -95,6 +95,11 @@ class EndpointConfig(BaseModel):
     # change sets it (``EndpointStore.update``).
     capture: DataCapture | None = None
 
+    def shares(self) -> dict[str, float]:
+        """Each variant's share of the traffic (its weight over all of theirs), by name."""
+        total = sum(v.weight for v in self.variants)
+        return {v.name: v.weight / total for v in self.variants}
+
     @field_validator("variants")
     @classmethod
     def _some_traffic(cls, variants: list[Variant]) -> list[Variant]:

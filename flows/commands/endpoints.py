@@ -105,8 +105,8 @@ def endpoints_describe(store: Store, args: argparse.Namespace) -> None:
         "config": f"{current.number} ({current.reason})" if current.reason else current.number,
         "capture": f"{capture.percent:g}% to {capture.destination}" if capture else None,
     }
-    total = sum(v.weight for v in current.variants)
-    variants = [f"{v.name:<12} {v.weight / total:>4.0%}  {v.source}" for v in current.variants]
+    shares = current.shares()
+    variants = [f"{v.name:<12} {shares[v.name]:>4.0%}  {v.source}" for v in current.variants]
     shown = [f"{c.number:>3}  {c.created_at}  {short(c.reason)}" for c in history[-10:]]
     more = len(history) - len(shown)
     sections = {
@@ -150,8 +150,7 @@ def say(text: str) -> None:
 
 def traffic(config: EndpointConfig) -> str:
     """``v2 90%, v3 10%``: who serves what share."""
-    total = sum(v.weight for v in config.variants)
-    return ", ".join(f"{v.name} {v.weight / total:.0%}" for v in config.variants)
+    return ", ".join(f"{name} {share:.0%}" for name, share in config.shares().items())
 
 
 @ENDPOINTS.command(

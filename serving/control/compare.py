@@ -38,8 +38,8 @@ def figures(
 ) -> list[VariantFigures]:
     """The config's variants in its order, then any others the counters still hold (dropped
     since the server started)."""
-    total = sum(v.weight for v in config.variants)
-    live = {v.name: (v.source, v.weight / total) for v in config.variants}
+    shares = config.shares()
+    live = {v.name: (v.source, shares[v.name]) for v in config.variants}
     dropped = sorted(set(counters) - set(live) - {UNROUTED})
     rows = []
     for name in [*live, *dropped]:

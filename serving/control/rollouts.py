@@ -186,8 +186,8 @@ class BlueGreen:
         self._say(f"config {published.number} live: {published.reason}")
         return published
 
-    def _say(self, text: str) -> None:
-        logger.info("%s: %s", self.name, text)
+    def _say(self, text: str, level: int = logging.INFO) -> None:
+        logger.log(level, "%s: %s", self.name, text)
         if self.progress is not None:
             self.progress(text)
 
@@ -237,11 +237,7 @@ class BlueGreen:
             self.on_rollback(why)
         back = restore(self.configs, blue, why)
         servers.wait_for_config(self.server, back.number)
-        logger.warning(
-            "%s: rolled back to the old variants (config %d): %s", self.name, back.number, why
-        )
-        if self.progress is not None:
-            self.progress(f"rolled back to the old variants (config {back.number}): {why}")
+        self._say(f"rolled back to the old variants (config {back.number}): {why}", logging.WARNING)
         raise UpdateRolledBack(f"endpoint {self.name!r} rolled back: {why}")
 
 
@@ -366,8 +362,8 @@ def rollback(
 
 def _traffic(config: EndpointConfig) -> set[tuple[str, tuple[str, ...], float]]:
     """Which models get traffic, and how much (variants at weight 0 serve nothing)."""
-    total = sum(v.weight for v in config.variants)
-    return {(v.name, v.key, round(v.weight / total, 6)) for v in config.variants if v.weight > 0}
+    shares = config.shares()
+    return {(v.name, v.key, round(shares[v.name], 6)) for v in config.variants if v.weight > 0}
 
 
 def publish(

@@ -108,8 +108,8 @@ def start(
         endpoint = running(store, name)
         status = status_of(endpoint) if endpoint is not None else None
         if endpoint is not None and status is not None and status.serves(1):
-            port_file = endpoint_folder(store.root, name) / LAST_PORT
-            port_file.write_text(endpoint.url.rsplit(":", 1)[1])  # a restart reuses it
+            # A restart of this endpoint comes back on this port.
+            _port_file(store, name).write_text(endpoint.url.rsplit(":", 1)[1])
             return endpoint
         if status is not None and status.rejected(1):
             stop(store, name)
@@ -125,15 +125,19 @@ def start(
 LAST_PORT = "last-port"  # in the endpoint's runtime folder: the port its last start had
 
 
+def _port_file(store: Store, name: str) -> Path:
+    return endpoint_folder(store.root, name) / LAST_PORT
+
+
 def _last_port(store: Store, name: str) -> int | None:
     try:
-        return int((endpoint_folder(store.root, name) / LAST_PORT).read_text())
+        return int(_port_file(store, name).read_text())
     except (FileNotFoundError, ValueError):
         return None
 
 
 def forget_port(store: Store, name: str) -> None:
-    (endpoint_folder(store.root, name) / LAST_PORT).unlink(missing_ok=True)
+    _port_file(store, name).unlink(missing_ok=True)
 
 
 def _check_free(host: str, port: int, what: str) -> None:

@@ -168,8 +168,8 @@ def flush() -> None:
     tallied, _pending = _pending, {}
     for variant, pending in tallied.items():
         series = _series(variant)
-        invocations, latency, errors_4xx, errors_5xx, parsed, parsed_5xx, watched = series[:7]
-        scores, score_sum = series[7:]
+        invocations, latency, errors_4xx, errors_5xx, parsed, parsed_5xx, watched, *rest = series
+        scores, score_sum = rest
         invocations.inc(pending.count)
         if pending.scores:
             scores.inc(pending.scores)
