@@ -15,6 +15,7 @@ import fsspec
 import numpy as np
 import pandas as pd
 
+from algorithms.base import TrainingData
 from core.errors import SchemaError
 from core.records.jobs import TrainingJob
 from core.store import Store
@@ -139,6 +140,24 @@ def read_job_channels(spec: TrainingJob, store: Store) -> dict[str, pd.DataFrame
             label = label_of(frames[name])
             like = (label, [c for c in frames[name].columns if c != label])
     return frames
+
+
+def training_data(spec: TrainingJob, frames: dict[str, Any]) -> TrainingData:
+    """A job's channels, read (pandas or Dask frames), as an algorithm takes them. A job
+    whose data names its own columns (SageMaker's formats: ``spec.features`` empty) takes
+    them from its train channel."""
+    label, features = spec.label, spec.features
+    if not features:
+        train = frames["train"]
+        label = label_of(train)
+        features = [str(c) for c in train.columns if c != label]
+    return TrainingData(
+        train=frames["train"],
+        validation=frames.get("validation"),
+        label=label,
+        features=features,
+        test=frames.get("test"),
+    )
 
 
 def label_of(frame: pd.DataFrame) -> str:

@@ -8,3 +8,5 @@ algorithms.dask_worker_preload ...`` does the same.
 import dask.dataframe  # noqa: F401
 import pyarrow.parquet  # noqa: F401
 import xgboost.dask  # noqa: F401
+
+import algorithms.on_a_worker  # noqa: F401 - a job placed on one worker runs it

@@ -20,6 +20,7 @@ from distributed import Client, Lock, futures_of, wait
 
 from algorithms.base import TrainedModel, TrainingContext
 from algorithms.channels import read_job_channels
+from algorithms.dask_client import check_imports, connect, wait_for_workers
 from core.errors import JobError, SchemaError, WorkerLost
 from core.records.channel import log_line, logged, planned_rounds, read_rounds
 from core.records.jobs import Secondary, Status
@@ -77,30 +78,6 @@ def fail_on_worker_loss(client: Client, silence: float, every: float = 0.5) -> I
         signal.signal(signal.SIGUSR1, previous)
 
 
-def connect(address: str, timeout: float) -> Client:
-    try:
-        # The default client: the runner is a process of its own, one job, one client.
-        return Client(address, timeout=timeout)
-    except (OSError, TimeoutError) as exc:
-        raise JobError(
-            f"cannot reach the Dask scheduler at {address} within {timeout:g} s: {exc}"
-        ) from None
-
-
-def workers_within(client: Client, count: int, timeout: float) -> int:
-    """Wait up to ``timeout`` seconds for ``count`` workers; how many there are then."""
-    with contextlib.suppress(TimeoutError):
-        client.wait_for_workers(count, timeout=timeout)
-    return len(client.scheduler_info()["workers"])
-
-
-def wait_for_workers(client: Client, expected: int, timeout: float) -> None:
-    """Wait until the cluster the backend is still starting has all its workers."""
-    started = workers_within(client, expected, timeout)
-    if started < expected:
-        raise JobError(f"only {started} of {expected} Dask workers started within {timeout:g} s")
-
-
 def release_arrow_memory() -> None:
     """Run on each worker after the channels are read: arrow's allocator keeps the memory
     freed while converting Parquet to pandas (~650 MiB per 2M × 60 rows measured here)
@@ -108,17 +85,6 @@ def release_arrow_memory() -> None:
     import pyarrow
 
     pyarrow.default_memory_pool().release_unused()
-
-
-def check_imports(client: Client, module: str) -> None:
-    """Bring-your-own code must import on every worker: say which one cannot."""
-    found = client.run(eval, f"__import__('importlib.util').util.find_spec({module!r}) is not None")
-    missing = sorted(w for w, ok in found.items() if not ok)
-    if missing:
-        raise JobError(
-            f"Dask worker(s) {', '.join(missing)} cannot import {module!r}: install it there or "
-            "put it on the workers' PYTHONPATH"
-        )
 
 
 def cluster_info(client: Client) -> dict[str, Any]:

@@ -65,7 +65,11 @@ class Runner:
         self._lock = threading.RLock()  # the watch may end the job while it moves along
 
     def move(self, status: Status, secondary: Secondary, message: str = "", **changes: Any) -> None:
+        """Move the job's status along; a job already over stays as it ended (the watch may
+        have ended it while its work still reports)."""
         with self._lock:
+            if self.status.status.terminal:
+                return
             self.status = self.status.moved(status, secondary, message, **changes)
             self.jobs.write_status(self.status)
         self.log(f"{status}/{secondary}" + (f": {message}" if message else ""))
@@ -159,7 +163,11 @@ class JobRunner(Runner):
                 each_round=tuple(spec.each_round) if spec.each_round is not None else None,
             )
             scheduler = spec.resources.scheduler
-            if scheduler and hasattr(algorithm, "train_distributed"):
+            if scheduler and spec.resources.placement == "worker":
+                from algorithms.on_a_worker import train_on_a_worker  # distributed: only here
+
+                model = train_on_a_worker(self, hyperparameters, context)
+            elif scheduler and hasattr(algorithm, "train_distributed"):
                 from algorithms.on_dask import train_on_cluster  # distributed loads only here
 
                 model = train_on_cluster(self, algorithm, hyperparameters, context)
@@ -209,22 +217,17 @@ class JobRunner(Runner):
         )
 
     def training_data(self, frames: dict[str, Any]) -> TrainingData:
-        """The job's channels, read (pandas or Dask frames), as an algorithm takes them. A job
-        whose data names its own columns (SageMaker's formats) takes them from its train
-        channel: they are recorded in the spec, and in the model's manifest."""
+        """The job's channels, read (pandas or Dask frames), as an algorithm takes them."""
+        data = channels.training_data(self.spec, frames)
+        self.take_columns(data.label, data.features)
+        return data
+
+    def take_columns(self, label: str, features: list[str]) -> None:
+        """A job whose data names its own columns (SageMaker's formats) takes them from its
+        train channel: they are recorded in the spec, and in the model's manifest."""
         if not self.spec.features:
-            train = frames["train"]
-            label = channels.label_of(train)
-            features = [str(c) for c in train.columns if c != label]
             self.spec = self.spec.model_copy(update={"label": label, "features": features})
             self.log(f"label {label!r}, {len(features)} features")
-        return TrainingData(
-            train=frames["train"],
-            validation=frames.get("validation"),
-            label=self.spec.label,
-            features=self.spec.features,
-            test=frames.get("test"),
-        )
 
     def _train_here(
         self, algorithm: Any, hyperparameters: dict[str, Any], context: TrainingContext

@@ -1,6 +1,7 @@
-"""A warm runner: ``python -m algorithms.warm``, a process that imports the job runner's stack
-once (pandas, pyarrow, xgboost: about half a second of CPU) and then forks a fresh runner for
-each job it is asked for, so that many short jobs (a tuning job's trials) do not each pay it.
+"""A warm runner: ``python -m algorithms.warm [MODULE ...]``, a process that imports the job
+runner's stack once (pandas, pyarrow, xgboost: about half a second of CPU; and the modules
+named) and then forks a fresh runner for each job it is asked for, so that many short jobs (a
+tuning job's trials) do not each pay it.
 
 Each forked runner is ``algorithms.run`` exactly as ``python -m algorithms.run`` would run it:
 a process of its own, its output in a file, its job its own (stop requests, max runtime,
@@ -23,12 +24,18 @@ import traceback
 from typing import Any
 
 
-def _preload() -> None:
+def _preload(modules: list[str]) -> None:
+    """The runner's stack, and ``modules`` (the dask backend's client, for its trials)."""
+    import importlib
+
     import pyarrow.parquet  # noqa: F401
     import xgboost  # noqa: F401
 
     import algorithms.run
     import algorithms.xgboost  # noqa: F401
+
+    for module in modules:
+        importlib.import_module(module)
 
 
 def _runner(spec_url: str, output: str) -> None:
@@ -66,8 +73,8 @@ def _say(message: dict[str, Any]) -> None:
     sys.stdout.flush()  # nothing left in the buffer for a fork to copy
 
 
-def main() -> int:
-    _preload()
+def main(argv: list[str] | None = None) -> int:
+    _preload(sys.argv[1:] if argv is None else argv)
     _say({"ready": os.getpid()})
     stdin, pending, open_input, running = sys.stdin.fileno(), b"", True, set()
     while open_input or running:

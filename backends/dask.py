@@ -107,6 +107,11 @@ class DaskBackend(LocalBackend):
             silence_logs=logging.WARNING,
         )
 
+    def warm_preload(self) -> tuple[str, ...]:
+        """A runner of a job placed on one worker needs Dask's client (half a second of
+        imports a trial would pay)."""
+        return ("algorithms.on_a_worker",) if self.options.placement == "worker" else ()
+
     def prepare(self, job: TrainingJob) -> TrainingJob:
         address = self.scheduler_address()
         self._check_reachable(address)
@@ -118,6 +123,8 @@ class DaskBackend(LocalBackend):
             "collective_timeout": o.collective_timeout,
             "connect_timeout": o.connect_timeout,
         }
+        if o.placement:
+            resources["placement"] = o.placement
         if not (o.scheduler or o.cluster_class):
             # A LocalCluster's workers may still be starting: the job waits for them. Any
             # other cluster was started by its owner, or by its class before it returned.
@@ -148,3 +155,4 @@ class DaskBackend(LocalBackend):
     def close(self) -> None:
         self._stack.close()  # only what we created: a given scheduler is left alone
         self._created = None
+        super().close()  # the warm runners, if a tuning job's trials used them

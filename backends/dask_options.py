@@ -3,7 +3,7 @@ importing ``distributed``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -36,6 +36,12 @@ class DaskOptions(BackendOptions):
     )
     connect_timeout: float = Field(
         _RESOURCES.connect_timeout, gt=0, description="seconds to reach the scheduler"
+    )
+    placement: Literal["cluster", "worker"] | None = Field(
+        None,
+        description="cluster: each job trains across every worker with xgboost.dask, one job "
+        "at a time; worker: each job trains on one worker thread, as many side by side as the "
+        "cluster has threads (default: cluster; a tuning job's trials: worker)",
     )
     partition_mb: int = Field(
         _RESOURCES.partition_mb,

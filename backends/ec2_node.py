@@ -98,7 +98,7 @@ def wait_for_workers(address: str, count: int, timeout: float) -> int:
     """Wait until ``count`` workers have joined; return how many did."""
     from distributed import Client
 
-    from algorithms.on_dask import workers_within
+    from algorithms.dask_client import workers_within
 
     with Client(address, timeout=30, set_as_default=False) as client:
         return workers_within(client, count, timeout)

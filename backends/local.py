@@ -61,10 +61,14 @@ class LocalBackend(TrainingBackend):
         self._warm: WarmRunners | None = None
         self._outputs: Path | None = None
 
+    def warm_preload(self) -> tuple[str, ...]:
+        """Modules the warm runners import beside the runner's stack (none here)."""
+        return ()
+
     def expect_many_jobs(self) -> None:
         """Fork each job's runner from a warm process (``backends.warm``), from now on."""
         if self._warm is None:
-            self._warm = WarmRunners()
+            self._warm = WarmRunners(self.warm_preload())
             self._outputs = Path(tempfile.mkdtemp(prefix="skiff-runners-"))
 
     def close(self) -> None:

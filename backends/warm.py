@@ -24,7 +24,8 @@ START_TIMEOUT = 60.0
 class WarmRunners:
     """Starts the warm process on first use; ``spawn`` asks it for a runner. Thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, preload: tuple[str, ...] = ()) -> None:
+        self.preload = preload  # modules the warm process imports beside the runner's stack
         self._proc: subprocess.Popen | None = None
         self._ids = itertools.count(1)
         self._lock = threading.Lock()  # one start, one request at a time
@@ -36,7 +37,7 @@ class WarmRunners:
     def _start(self) -> subprocess.Popen:
         self._ready = False  # a new process (the last one, if any, is gone): until it says so
         proc = subprocess.Popen(
-            [sys.executable, "-m", "algorithms.warm"],
+            [sys.executable, "-m", "algorithms.warm", *self.preload],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=child_env(),

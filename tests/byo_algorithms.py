@@ -29,6 +29,18 @@ class Slow(_Base):
         raise AssertionError("should have been stopped")
 
 
+class ReportsForever(_Base):
+    """Trains until it is stopped, reporting a round every 10 ms (as XGBoost reports each of
+    its rounds): where a job is stopped between two rounds."""
+
+    def train(self, data: TrainingData, hyperparameters, context: TrainingContext):
+        round_ = 0
+        while True:
+            context.report(round_, {"validation_auc": 0.5})
+            round_ += 1
+            time.sleep(0.01)
+
+
 class CrashHard(_Base):
     def train(self, data: TrainingData, hyperparameters, context: TrainingContext):
         os._exit(3)

@@ -18,7 +18,7 @@ import os
 import socket
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
@@ -75,6 +75,11 @@ class JobResources(BaseModel):
         300, gt=0, description="seconds an xgboost collective may wait on a peer"
     )
     partition_mb: int = Field(64, ge=1, description="a transform job's blocks on a cluster, MB")
+    placement: Literal["cluster", "worker"] = Field(
+        "cluster",
+        description="on a Dask cluster: train across every worker (xgboost.dask, one job at "
+        "a time), or the whole job on one worker thread (jobs side by side)",
+    )
     # The ec2 backend's launch.
     job_id: str | None = Field(None, description="the launch's id: the instances' skiff:job-id")
     instance_type: str | None = None

@@ -70,8 +70,12 @@ def create(store: Store, spec: TuningSpec) -> TuningRecord:
 
 def trial_backend_options(spec: TuningSpec, cores: int | None = None) -> dict[str, Any]:
     """The backend's options for the trials: on the local backend, each trial its share of
-    the cores (3 trials on 2 cores: one thread each) unless ``threads`` is given."""
+    the cores (3 trials on 2 cores: one thread each) unless ``threads`` is given; on the dask
+    backend, each trial on one worker thread unless ``placement`` says otherwise (a trial
+    spread over every worker would train one at a time, a collective each round)."""
     options = dict(spec.backend_options)
+    if spec.backend == "dask" and not options.get("placement"):
+        options["placement"] = "worker"
     if spec.backend == "local" and not options.get("threads"):
         parallel = min(spec.max_parallel, spec.max_trials)
         options["threads"] = max(1, (cores or os.cpu_count() or 1) // parallel)

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 import fsspec
 from distributed import Client, Future
 
-from algorithms.on_dask import connect, fail_on_worker_loss, wait_for_workers
+from algorithms.dask_client import connect, wait_for_workers
+from algorithms.on_dask import fail_on_worker_loss
 from core.records.transforms import CSV, Histogram, TransformJob
 from core.store import Store
 from serving.batch.outputs import OutputObject

@@ -108,6 +108,71 @@ class TestDaskSchedulerAddress:
         assert len(split) == 2 and sum(split.values()) == 2000
 
 
+class TestDaskOnOneWorker:
+    """``placement="worker"``: the whole job is one task on one worker thread (a tuning job's
+    trials), on the same scheduler: what the contract asks of a job's record, and what only
+    this placement can get wrong (a stopped job must give its worker back)."""
+
+    @pytest.fixture(scope="class")
+    def backend(self, scheduler_with_two_workers) -> Iterator[TrainingBackend]:
+        options = {"scheduler": scheduler_with_two_workers, "placement": "worker"}
+        with DaskBackend(**options, poll_interval=0.05) as backend:
+            yield backend
+
+    test_completes_and_records_everything = BackendContract.test_completes_and_records_everything
+    test_algorithm_error_fails_the_job_with_its_reason = (
+        BackendContract.test_algorithm_error_fails_the_job_with_its_reason
+    )
+    test_missing_channel_column_is_named = BackendContract.test_missing_channel_column_is_named
+
+    def test_it_trains_on_one_worker_without_the_clusters_lock(
+        self, backend, store, tiny_channels, scheduler_with_two_workers
+    ):
+        from distributed import Client
+
+        status = backend.run(make_job(store, tiny_channels), store)
+        assert status.status == Status.COMPLETED, status.failure_reason
+        jobs = JobStore(store)
+        assert jobs.spec(status.name).resources.placement == "worker"
+        log = jobs.log(status.name)
+        with Client(scheduler_with_two_workers, timeout=10) as client:
+            workers = set(client.scheduler_info()["workers"])
+        (training,) = [t for t in status.transitions if t.secondary_status == Secondary.TRAINING]
+        assert any(f"on the worker {w} " in training.message for w in workers), training.message
+        assert "train: 2000 rows" in training.message
+        assert "lock after" not in log  # the cluster's training lock is xgboost.dask's
+
+    def test_a_stopped_job_gives_its_worker_back(
+        self, backend, store, tiny_channels, scheduler_with_two_workers
+    ):
+        """A trial the tuner stops must not keep training on the worker (its thread is the
+        next trial's): the task ends at its next round once the job's record says Stopped."""
+        from distributed import Client
+
+        job = make_job(store, tiny_channels, algorithm="tests.byo_algorithms:ReportsForever")
+        jobs = JobStore(store)
+        thread, result = _run_in_thread(backend, job, store)
+        try:
+            wait_for(lambda: read_rounds_of(jobs, job.name), 60, "the job's first rounds")
+        finally:
+            if job.name in jobs.names():
+                jobs.request_stop(job.name)
+            thread.join(timeout=60)
+        assert result["s"].status == Status.STOPPED, result["s"].failure_reason
+        with Client(scheduler_with_two_workers, timeout=10) as client:
+            wait_for(
+                lambda: not any(client.processing().values()),
+                30,
+                "the workers to have nothing running",
+            )
+
+
+def read_rounds_of(jobs: JobStore, name: str) -> list:
+    from core.records.channel import read_rounds
+
+    return read_rounds(jobs, name) if name in jobs.names() else []
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -152,7 +217,7 @@ def _predict(store, status, frame: pd.DataFrame) -> np.ndarray:
 def test_workers_that_never_start_are_a_clear_error_within_the_timeout():
     from distributed import Client, LocalCluster
 
-    from algorithms.on_dask import wait_for_workers
+    from algorithms.dask_client import wait_for_workers
     from core.errors import JobError
 
     with (
@@ -338,7 +403,7 @@ def test_a_tuning_job_runs_its_trials_on_the_cluster(scheduler_with_two_workers,
         objective=Objective(metric="validation:auc"),
         strategy="Random",
         max_trials=3,
-        max_parallel=2,  # the cluster trains one at a time: the second waits for its lock
+        max_parallel=2,
         backend="dask",
         backend_options={"scheduler": scheduler_with_two_workers},
     )
@@ -346,9 +411,23 @@ def test_a_tuning_job_runs_its_trials_on_the_cluster(scheduler_with_two_workers,
     record = tuning.run(store, "on-dask")
     assert record.counts()["Completed"] == 3, record
     jobs = JobStore(store)
-    for trial in record.trials:
-        assert jobs.spec(trial.job_name).resources.scheduler == scheduler_with_two_workers
-        assert "workers at" in jobs.log(trial.job_name)  # trained there, with xgboost.dask
+    for trial in record.trials:  # each trained on one worker (side by side, no lock)
+        resources = jobs.spec(trial.job_name).resources
+        assert (resources.scheduler, resources.placement) == (scheduler_with_two_workers, "worker")
+        assert "on the worker tcp://" in jobs.log(trial.job_name)
+    # The trials' runners were forked from a warm process, which ends with the tuning job.
+    wait_for(lambda: not _warm_runners(), 30, "the warm runner process to end")
+
+
+def _warm_runners() -> list:
+    import psutil
+
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # one that has just ended
+            if "algorithms.warm" in " ".join(child.cmdline()):
+                found.append(child)
+    return found
 
 
 @pytest.mark.slow
