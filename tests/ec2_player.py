@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from backends.ec2_fleet import ANY_JOB, find_instances
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,9 +130,28 @@ class InstancePlayer:
     def running_processes(self) -> list[str]:
         return [i for i, p in self.played.items() if p.proc.poll() is None]
 
+    def left_behind(self) -> list[int]:
+        """Processes still running on instances that are gone (killed by the player)."""
+        gone = {p.proc.pid for p in self.played.values() if p.killed}
+        return [pid for pid, sid in _sessions() if sid in gone]
+
+
+def _sessions() -> list[tuple[int, int]]:
+    """(pid, session id) of every process of this machine."""
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):  # one that ended meanwhile
+            found.append((proc.pid, os.getsid(proc.pid)))
+    return found
+
 
 def _kill(played: Played) -> None:
+    """Every process of the instance: its session (its user data's ``timeout`` puts the role
+    in a process group of its own, which a kill of the script's group would leave running
+    until its own timeouts, minutes later)."""
     played.killed = True
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(played.proc.pid, signal.SIGKILL)
+    for pid, sid in _sessions():
+        if sid == played.proc.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     played.proc.wait()

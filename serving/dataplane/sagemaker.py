@@ -57,7 +57,8 @@ class SageMakerAPI:
                 f"no endpoint named {name!r} here; this is {self.plane.endpoint!r}"
             )
         table = self.plane.live()
-        kind = media_type(request.headers.get("content-type"))
+        sent = request.headers.get("content-type")
+        kind = media_type(sent)
         body = await self.guard.body(request)
         variant, model = table.pick(request.headers.get(TARGET_VARIANT))
         routed.variant = variant.name
@@ -70,10 +71,7 @@ class SageMakerAPI:
         response = scores_response(scores, kind, request, variant.name, model.csv_separator)
         capture = self.plane.capture
         if capture.config is not None and capture.sampled():  # off unless configured
-            sent = request.headers.get("content-type", kind)
-            capture.record(
-                variant.name, body, sent, response.body, response.headers["content-type"]
-            )
+            capture.record(variant.name, body, sent or kind, response.body, response.media_type)
         return response
 
 

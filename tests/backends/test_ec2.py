@@ -250,6 +250,8 @@ def test_the_command_line_interrupted_terminates_the_instances_within_30_s(
     assert status.status == Status.STOPPED, status
     assert "interrupted" in status.failure_reason
     assert live(ec2, status.info["job_id"]) == []
+    # Terminated, the instances run nothing more (the player kills what a machine would lose).
+    wait_for(lambda: not player.left_behind(), 30, "the instances' processes to end")
 
 
 @pytest.mark.slow
