@@ -100,6 +100,9 @@ def train_task(
         )
         try:
             model = algorithm.train(data, hyperparameters, context)
+        except Exception as exc:
+            exc.skiff_events = sent  # type: ignore[attr-defined] - pickled with it
+            raise
         finally:
             context.report.flush()  # type: ignore[attr-defined]
         model_bytes = (Path(tmp) / model.model_file).read_bytes()
@@ -166,7 +169,11 @@ def train_on_a_worker(
             key=f"skiff-train-{spec.name}",
             pure=False,
         )
-        model, model_bytes, label, features, sent = future.result()
+        try:
+            model, model_bytes, label, features, sent = future.result()
+        except Exception as exc:  # what the worker said before it failed goes first
+            relay.wait_for(getattr(exc, "skiff_events", 0), LOG_WAIT)
+            raise
         relay.wait_for(sent, LOG_WAIT)
         runner.take_columns(label, features)
         (context.output_dir / model.model_file).write_bytes(model_bytes)

@@ -19,6 +19,7 @@ class _Base:
 
 class Failing(_Base):
     def train(self, data: TrainingData, hyperparameters, context: TrainingContext):
+        context.log("looking at the data")
         raise RuntimeError("boom: the data is cursed")
 
 

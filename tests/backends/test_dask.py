@@ -120,10 +120,24 @@ class TestDaskOnOneWorker:
             yield backend
 
     test_completes_and_records_everything = BackendContract.test_completes_and_records_everything
-    test_algorithm_error_fails_the_job_with_its_reason = (
-        BackendContract.test_algorithm_error_fails_the_job_with_its_reason
-    )
     test_missing_channel_column_is_named = BackendContract.test_missing_channel_column_is_named
+
+    def test_a_failing_algorithm_fails_the_job_after_what_it_said(
+        self, backend, store, tiny_channels
+    ):
+        """Its reason, as on every backend; and what the worker said before it failed, in
+        the job's record before the failure (the runner waits for the worker's last words)."""
+        job = make_job(store, tiny_channels, algorithm="tests.byo_algorithms:Failing")
+        status = backend.run(job, store)
+        assert (status.status, status.failure_reason) == (
+            Status.FAILED,
+            "RuntimeError: boom: the data is cursed",
+        )
+        assert not store.exists(JobStore.output_key(job.name, "model.json"))
+        steps = [t.secondary_status for t in status.transitions]
+        assert steps[-2:] == [Secondary.TRAINING, Secondary.FAILED], steps
+        log = JobStore(store).log(job.name)
+        assert log.index("looking at the data") < log.index("Failed/Failed"), log
 
     def test_it_trains_on_one_worker_without_the_clusters_lock(
         self, backend, store, tiny_channels, scheduler_with_two_workers
