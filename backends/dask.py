@@ -1,4 +1,7 @@
-"""The dask backend: the job's runner trains with ``xgboost.dask`` on a Dask cluster.
+"""The dask backend: the job's runner trains on a Dask cluster, placed one of two ways
+(``placement``): across every worker with ``xgboost.dask`` (``cluster``, the default: one job
+at a time), or as one task on one worker thread (``worker``: jobs side by side, a tuning job's
+trials; ``algorithms/on_a_worker.py``).
 
 The cluster is exactly one of: a ``LocalCluster`` this backend creates (the default), an
 existing scheduler (``scheduler="tcp://host:8786"``), or a cluster class by dotted path with
@@ -7,8 +10,9 @@ It tears down only what it created. ``distributed`` is imported only when a clus
 
 The runner (``python -m algorithms.run``) runs in a child process, as with the local backend,
 and connects to the scheduler; so max runtime, stop requests and Ctrl-C behave the same. Dask
-workers need only xgboost and dask for the built-in algorithm; bring-your-own code must be
-importable on every worker (the job fails naming the workers that cannot import it).
+workers need only xgboost and dask for the built-in algorithm placed on the cluster (Skiff's
+own code too, placed on a worker); bring-your-own code must be importable on every worker (the
+job fails naming the workers that cannot import it).
 """
 
 from __future__ import annotations
