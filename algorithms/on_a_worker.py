@@ -73,6 +73,7 @@ def train_task(
     storage_options: dict[str, Any],
     hyperparameters: dict[str, Any],
     report: Report,
+    each_round: tuple[str, ...] | None,
 ) -> tuple[TrainedModel, bytes, str, list[str], int]:
     """On a worker: read the job's channels, train, and return (the model's description, its
     file's bytes, the label, the features, how many events were sent to the runner)."""
@@ -96,7 +97,7 @@ def train_task(
             log=lambda line: say(log=line),
             threads=THREADS,
             report=_UntilEnded(report, JobStore(store), spec.name),
-            each_round=tuple(spec.each_round) if spec.each_round is not None else None,
+            each_round=each_round,
         )
         try:
             model = algorithm.train(data, hyperparameters, context)
@@ -166,6 +167,7 @@ def train_on_a_worker(
             runner.store.storage_options,
             hyperparameters,
             context.report,
+            context.each_round,
             key=f"skiff-train-{spec.name}",
             pure=False,
         )

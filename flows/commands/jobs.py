@@ -53,11 +53,11 @@ def jobs_list(store: Store, args: argparse.Namespace) -> None:
 @JOBS.command("describe", "show a job's spec and status", NAME, AS_JSON)
 def jobs_describe(store: Store, args: argparse.Namespace) -> None:
     jobs = JobStore(store)
-    status, spec = jobs.status(args.name), jobs.spec(args.name)
-    lost = jobs.lost(status)
-    if args.json:
+    if args.json:  # the whole record, read once by job_record
         print_json(job_record(jobs, args.name))
         return
+    status, spec = jobs.status(args.name), jobs.spec(args.name)
+    lost = jobs.lost(status)
     fields = {
         "failure": status.failure_reason,
         "lost": lost,

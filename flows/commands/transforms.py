@@ -125,11 +125,11 @@ def transforms_list(store: Store, args: argparse.Namespace) -> None:
 @TRANSFORMS.command("describe", "show a transform job's spec and status", NAME, AS_JSON)
 def transforms_describe(store: Store, args: argparse.Namespace) -> None:
     jobs = TransformStore(store)
-    status, spec = jobs.status(args.name), jobs.spec(args.name)
-    lost = jobs.lost(status)
-    if args.json:
+    if args.json:  # the whole record, read once by job_record
         print_json(job_record(jobs, args.name))
         return
+    status, spec = jobs.status(args.name), jobs.spec(args.name)
+    lost = jobs.lost(status)
     options = {
         "header": spec.header,
         "input filter": spec.input_filter,

@@ -155,13 +155,9 @@ class Capture:
                 CAPTURED.labels(variant).inc(count)
             except Exception as exc:  # a destination that fails costs records, not requests
                 DROPPED.labels(variant).inc(count)
-                self._warn(f"data capture: cannot write {url} (dropped): {exc}")
-
-    def _warn(self, message: str) -> None:
-        """A warning at most once a minute (a failing destination fails every flush)."""
-        if time.monotonic() - self._warned_at > 60:
-            logger.warning("%s", message)
-            self._warned_at = time.monotonic()
+                if time.monotonic() - self._warned_at > 60:
+                    logger.warning("data capture: cannot write %s (dropped): %s", url, exc)
+                    self._warned_at = time.monotonic()
 
 
 def _records(config: DataCapture, samples: list[Sample]) -> bytes:
